@@ -1,0 +1,340 @@
+// event.go owns the event as it travels through the broker, and the light
+// scan that finds a message's root element, its role and its ivorn without
+// building a tree (contract section 6: no XML work for an event relayed to
+// subscribers that have no filters).
+//
+// Invariant: event.raw is never modified after the event is made; every
+// subscriber, handler and the event DB share the same slice.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// event is one VOEvent accepted (or being judged) by the broker.
+type event struct {
+	raw      []byte // the message exactly as received
+	root     []byte // raw[rootStart:rootEnd]: the event's identity (VTP 2.0 section 8)
+	ivorn    string
+	role     string
+	from     string    // who sent it: "author 127.0.0.1:4711" or "upstream host:8099"
+	received time.Time // when it arrived
+
+	sigVerdict string // signature verdict (valid, unsigned, ...); "" if not checked
+	signer     string // signer's fingerprint when the verdict is valid
+
+	docOnce sync.Once
+	doc     *document // the parsed tree, built at most once (see tree)
+	docErr  error
+}
+
+// tree returns the event's parsed document, parsing it on first use. Many
+// goroutines may call it; the parse happens once.
+func (e *event) tree() (*document, error) {
+	e.docOnce.Do(func() {
+		if e.doc == nil {
+			e.doc, e.docErr = parseDocument(e.raw)
+		}
+	})
+	return e.doc, e.docErr
+}
+
+// rootInfo is what the light scan learns about a message.
+type rootInfo struct {
+	start, end int    // byte span of the root element in the message
+	name       string // qualified name of the root element as written
+	role       string // the root's un-prefixed role attribute ("" if absent)
+	ivorn      string // the root's un-prefixed ivorn attribute
+	hasIvorn   bool
+	hasRole    bool
+}
+
+// Errors of the light scan.
+var (
+	errNoRoot       = errors.New("no root element")
+	errUnterminated = errors.New("root element not terminated")
+	errScanDoctype  = errors.New("DOCTYPE not allowed")
+)
+
+// scanRoot finds the root element of an XML message by a byte scan: it skips
+// the declaration, comments, processing instructions and whitespace, reads
+// the root's start tag and follows the nesting to its end tag. It checks
+// only what it needs to find the span; it is not a well-formedness check.
+func scanRoot(raw []byte) (rootInfo, error) {
+	var ri rootInfo
+	i := 0
+	if bytes.HasPrefix(raw, []byte{0xEF, 0xBB, 0xBF}) {
+		i = 3
+	}
+	// Prolog.
+	for {
+		for i < len(raw) && isXMLSpace(raw[i]) {
+			i++
+		}
+		if i >= len(raw) {
+			return ri, errNoRoot
+		}
+		if raw[i] != '<' {
+			return ri, errNoRoot
+		}
+		rest := raw[i:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("<?")):
+			j := bytes.Index(rest, []byte("?>"))
+			if j < 0 {
+				return ri, errNoRoot
+			}
+			i += j + 2
+			continue
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			j := bytes.Index(rest[4:], []byte("-->"))
+			if j < 0 {
+				return ri, errNoRoot
+			}
+			i += 4 + j + 3
+			continue
+		case bytes.HasPrefix(rest, []byte("<!")):
+			return ri, errScanDoctype
+		}
+		break
+	}
+	ri.start = i
+	name, attrs, selfClosing, next, err := scanTag(raw, i)
+	if err != nil {
+		return ri, err
+	}
+	ri.name = name
+	ri.role, ri.hasRole = attrs["role"]
+	ri.ivorn, ri.hasIvorn = attrs["ivorn"]
+	if selfClosing {
+		ri.end = next
+		return ri, nil
+	}
+	// Follow the nesting to the matching end tag.
+	depth := 1
+	i = next
+	for depth > 0 {
+		j := bytes.IndexByte(raw[i:], '<')
+		if j < 0 {
+			return ri, errUnterminated
+		}
+		i += j
+		rest := raw[i:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			k := bytes.Index(rest[4:], []byte("-->"))
+			if k < 0 {
+				return ri, errUnterminated
+			}
+			i += 4 + k + 3
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			k := bytes.Index(rest[9:], []byte("]]>"))
+			if k < 0 {
+				return ri, errUnterminated
+			}
+			i += 9 + k + 3
+		case bytes.HasPrefix(rest, []byte("<?")):
+			k := bytes.Index(rest, []byte("?>"))
+			if k < 0 {
+				return ri, errUnterminated
+			}
+			i += k + 2
+		case bytes.HasPrefix(rest, []byte("</")):
+			k := bytes.IndexByte(rest, '>')
+			if k < 0 {
+				return ri, errUnterminated
+			}
+			i += k + 1
+			depth--
+		case bytes.HasPrefix(rest, []byte("<!")):
+			return ri, errScanDoctype
+		default:
+			_, _, sc, n, err := scanTagNoAttrs(raw, i)
+			if err != nil {
+				return ri, err
+			}
+			if !sc {
+				depth++
+			}
+			i = n
+		}
+	}
+	ri.end = i
+	return ri, nil
+}
+
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// scanTag reads the start tag at raw[i] ('<'), returning its name, its
+// un-prefixed attributes (entity references resolved), whether it closes
+// itself, and the index just after its '>'.
+func scanTag(raw []byte, i int) (string, map[string]string, bool, int, error) {
+	attrs := map[string]string{}
+	name, _, sc, next, err := scanTagFunc(raw, i, func(k, v []byte) {
+		if _, dup := attrs[string(k)]; !dup {
+			attrs[string(k)] = unescapeAttr(v)
+		}
+	})
+	return name, attrs, sc, next, err
+}
+
+func scanTagNoAttrs(raw []byte, i int) (string, map[string]string, bool, int, error) {
+	name, _, sc, next, err := scanTagFunc(raw, i, nil)
+	return name, nil, sc, next, err
+}
+
+var errBadTag = errors.New("malformed start tag")
+
+func scanTagFunc(raw []byte, i int, attr func(k, v []byte)) (string, int, bool, int, error) {
+	j := i + 1
+	for j < len(raw) && !isXMLSpace(raw[j]) && raw[j] != '>' && raw[j] != '/' {
+		j++
+	}
+	name := string(raw[i+1 : j])
+	if name == "" {
+		return "", 0, false, 0, errBadTag
+	}
+	for {
+		for j < len(raw) && isXMLSpace(raw[j]) {
+			j++
+		}
+		if j >= len(raw) {
+			return "", 0, false, 0, errUnterminated
+		}
+		switch raw[j] {
+		case '>':
+			return name, 0, false, j + 1, nil
+		case '/':
+			if j+1 < len(raw) && raw[j+1] == '>' {
+				return name, 0, true, j + 2, nil
+			}
+			return "", 0, false, 0, errBadTag
+		}
+		k := j
+		for j < len(raw) && raw[j] != '=' && !isXMLSpace(raw[j]) && raw[j] != '>' {
+			j++
+		}
+		key := raw[k:j]
+		for j < len(raw) && isXMLSpace(raw[j]) {
+			j++
+		}
+		if j >= len(raw) || raw[j] != '=' || len(key) == 0 {
+			return "", 0, false, 0, errBadTag
+		}
+		j++
+		for j < len(raw) && isXMLSpace(raw[j]) {
+			j++
+		}
+		if j >= len(raw) || (raw[j] != '"' && raw[j] != '\'') {
+			return "", 0, false, 0, errBadTag
+		}
+		q := raw[j]
+		end := bytes.IndexByte(raw[j+1:], q)
+		if end < 0 {
+			return "", 0, false, 0, errUnterminated
+		}
+		if attr != nil {
+			attr(key, raw[j+1:j+1+end])
+		}
+		j += 1 + end + 1
+	}
+}
+
+// unescapeAttr resolves the predefined entities and character references in
+// an attribute value and applies attribute-value normalisation (a literal
+// tab, CR or LF becomes a space).
+func unescapeAttr(v []byte) string {
+	if bytes.IndexByte(v, '&') < 0 && bytes.IndexAny(v, "\t\r\n") < 0 {
+		return string(v)
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch c {
+		case '\t', '\n':
+			b.WriteByte(' ')
+			continue
+		case '\r':
+			b.WriteByte(' ')
+			if i+1 < len(v) && v[i+1] == '\n' {
+				i++
+			}
+			continue
+		case '&':
+			semi := bytes.IndexByte(v[i:], ';')
+			if semi > 0 {
+				ref := string(v[i+1 : i+semi])
+				if r, ok := entityRune(ref); ok {
+					b.WriteRune(r)
+					i += semi
+					continue
+				}
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func entityRune(ref string) (rune, bool) {
+	switch ref {
+	case "amp":
+		return '&', true
+	case "lt":
+		return '<', true
+	case "gt":
+		return '>', true
+	case "quot":
+		return '"', true
+	case "apos":
+		return '\'', true
+	}
+	if strings.HasPrefix(ref, "#x") {
+		var r rune
+		if _, err := fmt.Sscanf(ref[2:], "%x", &r); err == nil && utf8.ValidRune(r) {
+			return r, true
+		}
+	} else if strings.HasPrefix(ref, "#") {
+		var r rune
+		if _, err := fmt.Sscanf(ref[1:], "%d", &r); err == nil && utf8.ValidRune(r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// voeventRoles are the root roles that make a message a VOEvent (comet-behaviour §1.2).
+func isVOEventRole(role string) bool {
+	switch role {
+	case "observation", "prediction", "utility", "test":
+		return true
+	}
+	return false
+}
+
+// isTransportRole reports whether role is one of the Transport roles.
+func isTransportRole(role string) bool {
+	switch role {
+	case "iamalive", "ack", "nak", "authenticate":
+		return true
+	}
+	return false
+}
+
+// newEventFromScan builds an event from a message and its light scan.
+func newEventFromScan(raw []byte, ri rootInfo, from string, now time.Time) *event {
+	return &event{
+		raw:      raw,
+		root:     raw[ri.start:ri.end],
+		ivorn:    ri.ivorn,
+		role:     ri.role,
+		from:     from,
+		received: now,
+	}
+}
