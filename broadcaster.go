@@ -1,0 +1,391 @@
+// broadcaster.go owns the broadcaster role: subscribers connect, we send
+// authenticate, then push every accepted event (and a test event every
+// --broadcast-test-interval), and an iamalive every 60 s.
+//
+// Invariants: each subscriber has its own bounded queue drained by its own
+// writer goroutine, so a slow or dead subscriber never delays the others; a
+// subscriber whose queue overflows is dropped. A subscriber's filters are
+// evaluated in its writer goroutine, in queue order, so filtering never
+// reorders its events; the event is parsed at most once (event.tree).
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type broadcaster struct {
+	b *broker
+	l *listener
+
+	mu   sync.Mutex
+	subs map[*subConn]struct{}
+}
+
+func newBroadcaster(b *broker, l *listener) *broadcaster {
+	return &broadcaster{b: b, l: l, subs: map[*subConn]struct{}{}}
+}
+
+// filterSet is a subscriber's compiled filters. A nil *filterSet means the
+// subscriber asked for everything; a set with no expressions (every filter
+// failed to compile) matches nothing (contract difference 1).
+type filterSet struct {
+	exprs []*xpathExpr
+	given int
+}
+
+// subConn is one connected subscriber.
+type subConn struct {
+	bc    *broadcaster
+	conn  net.Conn
+	peer  string
+	since time.Time
+
+	out  chan outItem
+	done chan struct{}
+	once sync.Once
+
+	filters    atomic.Pointer[filterSet]
+	aliveCount atomic.Int32 // iamalives sent and not answered
+	sent       atomic.Int64 // events written
+	acked      atomic.Int64 // acks received (never more than sent)
+	sentAtTick int64        // sent at the previous iamalive tick (tick goroutine only)
+	lastMsg    atomic.Int64 // unix nanoseconds of the last message from the peer
+	software   atomic.Pointer[string]
+}
+
+// outItem is an event to filter and send, or a message to send as is.
+type outItem struct {
+	ev  *event
+	msg []byte
+}
+
+func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
+	b := bc.b
+	s := &subConn{
+		bc: bc, conn: c, peer: c.RemoteAddr().String(), since: b.now(),
+		out:  make(chan outItem, b.cfg.subscriberQueue),
+		done: make(chan struct{}),
+	}
+	if s.peer == "" || s.peer == "@" {
+		s.peer = "unix:" + bc.l.addr()
+	}
+	s.lastMsg.Store(s.since.UnixNano())
+	// VTP: the broker speaks first.
+	s.out <- outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()}
+	bc.mu.Lock()
+	bc.subs[s] = struct{}{}
+	n := len(bc.subs)
+	bc.mu.Unlock()
+	b.log.Info("subscriber connected", "peer", s.peer, "subscribers", n)
+
+	writerDone := make(chan struct{})
+	go func() { // owned by this function, which waits for it below
+		defer close(writerDone)
+		s.writeLoop()
+	}()
+	reason := s.readLoop()
+	s.drop(reason)
+	<-writerDone
+	bc.mu.Lock()
+	delete(bc.subs, s)
+	n = len(bc.subs)
+	bc.mu.Unlock()
+	sw := ""
+	if p := s.software.Load(); p != nil {
+		sw = *p
+	}
+	b.log.Info("subscriber disconnected", "peer", s.peer, "reason", reason, "sent", s.sent.Load(), "acked", s.acked.Load(), "software", sw, "subscribers", n)
+}
+
+// drop ends the subscriber's connection; safe to call more than once.
+func (s *subConn) drop(reason string) {
+	s.once.Do(func() {
+		if reason != "" && reason != "connection closed" {
+			s.bc.b.log.Debug("dropping subscriber", "peer", s.peer, "reason", reason)
+		}
+		close(s.done)
+		s.conn.Close()
+	})
+}
+
+// enqueue offers an item without blocking; a full queue drops the subscriber.
+func (s *subConn) enqueue(it outItem) {
+	select {
+	case s.out <- it:
+	default:
+		s.bc.b.log.Warn("subscriber is not keeping up; dropping it", "peer", s.peer, "queued", cap(s.out))
+		s.drop("queue full")
+	}
+}
+
+func (s *subConn) writeLoop() {
+	b := s.bc.b
+	for {
+		select {
+		case <-s.done:
+			return
+		case it := <-s.out:
+			payload := it.msg
+			if it.ev != nil {
+				if !s.wants(it.ev) {
+					b.log.Debug("event rejected by filter", "peer", s.peer, "ivorn", it.ev.ivorn)
+					continue
+				}
+				payload = it.ev.raw
+				s.sent.Add(1)
+			}
+			if err := writeMessage(s.conn, payload, b.cfg.writeTimeout); err != nil {
+				s.drop("write failed: " + err.Error())
+				return
+			}
+			if it.ev != nil {
+				b.log.Debug("event sent to subscriber", "peer", s.peer, "ivorn", it.ev.ivorn)
+			}
+		}
+	}
+}
+
+// wants applies the subscriber's filters: any filter that matches sends the
+// event; no filters at all sends everything.
+func (s *subConn) wants(ev *event) bool {
+	fs := s.filters.Load()
+	if fs == nil {
+		return true
+	}
+	if len(fs.exprs) == 0 {
+		return false
+	}
+	doc, err := ev.tree()
+	if err != nil {
+		s.bc.b.log.Info("event cannot be filtered: not well-formed", "ivorn", ev.ivorn, "err", err)
+		return false
+	}
+	for _, x := range fs.exprs {
+		if x.matches(doc) {
+			return true
+		}
+	}
+	return false
+}
+
+// readLoop handles the subscriber's messages until the connection ends, and
+// says why it ended.
+func (s *subConn) readLoop() string {
+	b := s.bc.b
+	for {
+		raw, err := readFrame(s.conn, b.cfg.maxMessageSize)
+		if err != nil {
+			select {
+			case <-s.done:
+				return "connection closed"
+			default:
+			}
+			msg, level := describeReadError(err)
+			b.log.Log(context.Background(), level, "subscriber connection ended: "+msg, "peer", s.peer)
+			return msg
+		}
+		ri, err := scanRoot(raw)
+		if err != nil {
+			b.log.Warn("unparsable message from subscriber", "peer", s.peer, "err", err)
+			continue
+		}
+		s.lastMsg.Store(b.now().UnixNano())
+		switch ri.role {
+		case "ack":
+			// Acks are counted, not matched to events (as Comet), but
+			// never beyond what was sent: no credit for unsolicited acks.
+			for {
+				a := s.acked.Load()
+				if a >= s.sent.Load() || s.acked.CompareAndSwap(a, a+1) {
+					break
+				}
+			}
+		case "iamalive":
+			for {
+				a := s.aliveCount.Load()
+				if a <= 0 || s.aliveCount.CompareAndSwap(a, a-1) {
+					break
+				}
+			}
+			if tr, err := parseTransport(raw); err == nil {
+				s.noteSoftware(tr)
+			}
+		case "nak":
+			b.log.Info("subscriber sent a nak; disconnecting it", "peer", s.peer)
+			return "nak"
+		case "authenticate":
+			tr, err := parseTransport(raw)
+			if err != nil {
+				b.log.Warn("unreadable authenticate from subscriber", "peer", s.peer, "err", err)
+				continue
+			}
+			s.noteSoftware(tr)
+			s.setFilters(tr.filters)
+		default:
+			b.log.Warn("incomprehensible message from subscriber", "peer", s.peer, "role", ri.role)
+		}
+	}
+}
+
+func (s *subConn) noteSoftware(tr *transport) {
+	sw := tr.software()
+	if sw == "" {
+		return
+	}
+	if old := s.software.Load(); old == nil || *old != sw {
+		s.software.Store(&sw)
+		s.bc.b.log.Info("subscriber identified itself", "peer", s.peer, "software", sw, "response", tr.response)
+	}
+}
+
+// setFilters compiles and installs a subscriber's filters, replacing any
+// earlier set. A filter that does not compile is logged and matches nothing.
+func (s *subConn) setFilters(filters []string) {
+	b := s.bc.b
+	if len(filters) == 0 {
+		s.filters.Store(nil)
+		b.log.Info("subscriber receives every event (no filters)", "peer", s.peer)
+		return
+	}
+	fs := &filterSet{given: len(filters)}
+	for _, f := range filters {
+		x, err := compileXPath(f)
+		if err != nil {
+			b.log.Warn("subscriber filter does not compile; it matches nothing", "peer", s.peer, "filter", f, "err", err)
+			continue
+		}
+		fs.exprs = append(fs.exprs, x)
+	}
+	s.filters.Store(fs)
+	b.log.Info("subscriber filters installed", "peer", s.peer, "filters", len(fs.exprs), "invalid", fs.given-len(fs.exprs))
+}
+
+// relay offers an event to every subscriber.
+func (bc *broadcaster) relay(ev *event) {
+	bc.mu.Lock()
+	for s := range bc.subs {
+		s.enqueue(outItem{ev: ev})
+	}
+	bc.mu.Unlock()
+}
+
+// tick runs the iamalive and test-event timers until ctx ends.
+func (bc *broadcaster) tick(ctx context.Context) {
+	b := bc.b
+	alive := time.NewTicker(b.cfg.iamaliveInterval)
+	defer alive.Stop()
+	var testC <-chan time.Time
+	if b.cfg.testInterval > 0 {
+		t := time.NewTicker(b.cfg.testInterval)
+		defer t.Stop()
+		testC = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-alive.C:
+			bc.iamalive()
+		case <-testC:
+			ev := bc.testEvent(b.now())
+			b.log.Debug("broadcasting test event", "ivorn", ev.ivorn)
+			bc.relay(ev)
+		}
+	}
+}
+
+// iamalive applies Comet's rules at each tick: drop a subscriber that did
+// not answer the previous iamalive, or that has not acknowledged
+// maxOutstandingAcks events sent before the previous tick; otherwise send
+// an iamalive. (Comet counts every unacknowledged event at the tick; we count
+// only those older than one interval, so a busy, healthy subscriber whose
+// acks are in flight is not dropped.)
+func (bc *broadcaster) iamalive() {
+	b := bc.b
+	msg := newBrokerMessage("iamalive", b.cfg.localIVO, b.now()).marshal()
+	bc.mu.Lock()
+	subs := make([]*subConn, 0, len(bc.subs))
+	for s := range bc.subs {
+		subs = append(subs, s)
+	}
+	bc.mu.Unlock()
+	for _, s := range subs {
+		if s.aliveCount.Load() >= 1 {
+			b.log.Info("subscriber appears dead (no answer to iamalive); dropping it", "peer", s.peer)
+			s.drop("no answer to iamalive")
+			continue
+		}
+		if lag := s.sentAtTick - s.acked.Load(); lag >= int64(b.cfg.maxOutstandingAcks) {
+			b.log.Info("subscriber not acknowledging events; dropping it", "peer", s.peer, "unacknowledged", lag)
+			s.drop("not acknowledging")
+			continue
+		}
+		s.sentAtTick = s.sent.Load()
+		s.aliveCount.Add(1)
+		s.enqueue(outItem{msg: msg})
+	}
+	b.log.Debug("sent iamalive", "subscribers", len(subs))
+}
+
+// testEvent builds the periodic test event in the shape Comet sends
+// (comet-behaviour section 5.3), naming this software.
+func (bc *broadcaster) testEvent(now time.Time) *event {
+	local := bc.b.cfg.localIVO
+	stamp := now.UTC().Format(transportTimeLayout)
+	base, _, _ := strings.Cut(local, "#") // never two '#' in the ivorn
+	ivorn := base + "#TestEvent-" + stamp
+	var sb strings.Builder
+	sb.WriteString(`<?xml version='1.0' encoding='UTF-8'?>` + "\n")
+	sb.WriteString(`<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ivorn="`)
+	escapeAttr(&sb, ivorn)
+	sb.WriteString(`" role="test" version="2.0" xsi:schemaLocation="http://www.ivoa.net/xml/VOEvent/v2.0 http://www.ivoa.net/xml/VOEvent/VOEvent-v2.0.xsd">` + "\n")
+	sb.WriteString("  <Who>\n    <AuthorIVORN>")
+	escapeText(&sb, base)
+	sb.WriteString("</AuthorIVORN>\n    <Date>" + stamp + "</Date>\n  </Who>\n  <What>\n")
+	sb.WriteString(`    <Param name="Server" value="`)
+	escapeAttr(&sb, softwareName(purposeTest))
+	sb.WriteString("\"/>\n")
+	fmt.Fprintf(&sb, "    <Description>Broker test event generated by comet %s.</Description>\n", version)
+	sb.WriteString(`    <Reference uri="https://github.com/jdswinbank/Comet"/>` + "\n  </What>\n</voe:VOEvent>\n")
+	raw := []byte(sb.String())
+	ev := &event{raw: raw, root: raw, ivorn: ivorn, role: "test", from: "local test event", received: now}
+	if ri, err := scanRoot(raw); err == nil {
+		ev.root = raw[ri.start:ri.end]
+	}
+	return ev
+}
+
+// closeAll drops every subscriber (shutdown).
+func (bc *broadcaster) closeAll() {
+	bc.mu.Lock()
+	for s := range bc.subs {
+		s.drop("broker stopping")
+	}
+	bc.mu.Unlock()
+}
+
+// peers reports the connected subscribers for /status.
+func (bc *broadcaster) peers() []peerStatus {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	var out []peerStatus
+	for s := range bc.subs {
+		p := peerStatus{Role: "subscriber", Address: s.peer, State: "connected", Since: s.since,
+			LastMessage: time.Unix(0, s.lastMsg.Load()), Delivered: s.sent.Load(),
+			AcksOutstanding: s.sent.Load() - s.acked.Load()}
+		if sw := s.software.Load(); sw != nil {
+			p.Software = *sw
+		}
+		if fs := s.filters.Load(); fs != nil {
+			p.Filters = fs.given
+		}
+		out = append(out, p)
+	}
+	return out
+}

