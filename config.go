@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -156,31 +157,34 @@ func parseServerEndpoint(s string) (endpoint, error) {
 	}
 	switch kind {
 	case "tcp", "tcp6":
-		parts := strings.Split(rest, ":")
-		port := parts[0]
-		host := ""
-		if strings.HasPrefix(port, "port=") {
-			port = port[len("port="):]
-		}
+		port, params, _ := strings.Cut(rest, ":")
+		port = strings.TrimPrefix(port, "port=")
 		p, err := strconv.Atoi(port)
 		if err != nil || p < 0 || p > 65535 {
 			return endpoint{}, fmt.Errorf("invalid endpoint %q: bad port %q", s, port)
 		}
-		for _, kv := range parts[1:] {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
+		host := ""
+		// key=value parameters separated by ':'; an IPv6 interface
+		// address has colons of its own, so a value runs to the next ":key=".
+		for params != "" {
+			loc := endpointParamRE.FindStringIndex(params)
+			if loc == nil || loc[0] != 0 {
+				return endpoint{}, fmt.Errorf("invalid endpoint %q: bad parameter %q", s, params)
+			}
+			key := strings.TrimSuffix(params[:loc[1]], "=")
+			params = params[loc[1]:]
+			value := params
+			if next := endpointNextParamRE.FindStringIndex(params); next != nil {
+				value, params = params[:next[0]], params[next[0]+1:]
+			} else {
+				params = ""
+			}
+			switch key {
 			case "interface":
-				host = v
+				host = value
 			case "backlog":
 			default:
-				return endpoint{}, fmt.Errorf("invalid endpoint %q: unknown parameter %q", s, k)
-			}
-		}
-		// An IPv6 interface address may itself contain colons: re-join.
-		if i := strings.Index(rest, ":interface="); i >= 0 {
-			host = rest[i+len(":interface="):]
-			if j := strings.Index(host, ":backlog="); j >= 0 {
-				host = host[:j]
+				return endpoint{}, fmt.Errorf("invalid endpoint %q: unknown parameter %q", s, key)
 			}
 		}
 		return endpoint{"tcp", net.JoinHostPort(host, strconv.Itoa(p))}, nil
@@ -201,6 +205,11 @@ func parseServerEndpoint(s string) (endpoint, error) {
 	}
 	return endpoint{}, fmt.Errorf("invalid endpoint %q (want tcp:PORT[:interface=ADDR] or unix:PATH)", s)
 }
+
+var (
+	endpointParamRE     = regexp.MustCompile(`^[a-z]+=`)
+	endpointNextParamRE = regexp.MustCompile(`:[a-z]+=`)
+)
 
 // parseRemote reads --remote's host[:port] (and Twisted's tcp:HOST[:PORT]),
 // with 8099 as the default port.

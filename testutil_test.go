@@ -34,3 +34,10 @@ func tokenLoop(tb testing.TB, raw []byte) {
 		}
 	}
 }
+
+func writeFile(tb testing.TB, path, content string) {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
