@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
@@ -46,7 +47,7 @@ type subConn struct {
 	peer  string
 	since time.Time
 
-	out  chan outItem
+	out  sendQueue
 	done chan struct{}
 	once sync.Once
 
@@ -69,7 +70,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	b := bc.b
 	s := &subConn{
 		bc: bc, conn: c, peer: c.RemoteAddr().String(), since: b.now(),
-		out:  make(chan outItem, b.cfg.subscriberQueue),
+		out:  newSendQueue(b.cfg.subscriberQueue),
 		done: make(chan struct{}),
 	}
 	if s.peer == "" || s.peer == "@" {
@@ -77,7 +78,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	}
 	s.lastMsg.Store(s.since.UnixNano())
 	// VTP: the broker speaks first.
-	s.out <- outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()}
+	s.out.push(outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()})
 	bc.mu.Lock()
 	bc.subs[s] = struct{}{}
 	n := len(bc.subs)
@@ -116,21 +117,31 @@ func (s *subConn) drop(reason string) {
 
 // enqueue offers an item without blocking; a full queue drops the subscriber.
 func (s *subConn) enqueue(it outItem) {
-	select {
-	case s.out <- it:
-	default:
-		s.bc.b.log.Warn("subscriber is not keeping up; dropping it", "peer", s.peer, "queued", cap(s.out))
+	if !s.out.push(it) {
+		s.bc.b.log.Warn("subscriber is not keeping up; dropping it", "peer", s.peer, "queued", s.out.limit)
 		s.drop("queue full")
 	}
 }
 
+// writeLoop sends what is queued, in order: a batch at a time, with one
+// write call per batch, so a fast broker does not make one system call per
+// event per subscriber.
 func (s *subConn) writeLoop() {
 	b := s.bc.b
+	var batch []outItem
+	var bufs net.Buffers
+	var hdrs []byte
 	for {
 		select {
 		case <-s.done:
 			return
-		case it := <-s.out:
+		case <-s.out.ready:
+		}
+		batch = s.out.take(batch[:0])
+		bufs, hdrs = bufs[:0], hdrs[:0]
+		sentEvents := 0
+		for i := range batch {
+			it := &batch[i]
 			payload := it.msg
 			if it.ev != nil {
 				if !s.wants(it.ev) {
@@ -138,17 +149,68 @@ func (s *subConn) writeLoop() {
 					continue
 				}
 				payload = it.ev.raw
-				s.sent.Add(1)
+				sentEvents++
 			}
-			if err := writeMessage(s.conn, payload, b.cfg.writeTimeout); err != nil {
-				s.drop("write failed: " + err.Error())
-				return
-			}
-			if it.ev != nil {
-				b.log.Debug("event sent to subscriber", "peer", s.peer, "ivorn", it.ev.ivorn)
-			}
+			hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(len(payload)))
+			bufs = append(bufs, nil, payload)
 		}
+		if len(bufs) == 0 {
+			continue
+		}
+		for i := 0; i < len(bufs); i += 2 {
+			bufs[i] = hdrs[2*i : 2*i+4]
+		}
+		s.sent.Add(int64(sentEvents))
+		s.conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
+		if _, err := bufs.WriteTo(s.conn); err != nil {
+			s.drop("write failed: " + err.Error())
+			return
+		}
+		clear(batch) // let the events be collected
 	}
+}
+
+// sendQueue is a subscriber's bounded queue. It holds only what is waiting,
+// so an idle subscriber costs a few bytes, not a preallocated buffer.
+type sendQueue struct {
+	mu    sync.Mutex
+	items []outItem
+	limit int
+	ready chan struct{} // has a value while items is not empty
+}
+
+func newSendQueue(limit int) sendQueue {
+	return sendQueue{limit: limit, ready: make(chan struct{}, 1)}
+}
+
+// push appends an item; false when the queue already holds limit items.
+func (q *sendQueue) push(it outItem) bool {
+	q.mu.Lock()
+	if len(q.items) >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take moves every queued item to dst.
+func (q *sendQueue) take(dst []outItem) []outItem {
+	q.mu.Lock()
+	dst = append(dst, q.items...)
+	clear(q.items)
+	if cap(q.items) > 256 {
+		q.items = nil // give back the memory of a burst
+	} else {
+		q.items = q.items[:0]
+	}
+	q.mu.Unlock()
+	return dst
 }
 
 // wants applies the subscriber's filters: any filter that matches sends the

@@ -844,3 +844,27 @@ func TestUnixSocketReceiver(t *testing.T) {
 		t.Fatalf("%v %s", err, msg)
 	}
 }
+
+func TestSendQueueLimit(t *testing.T) {
+	q := newSendQueue(3)
+	for i := range 3 {
+		if !q.push(outItem{msg: []byte{byte(i)}}) {
+			t.Fatalf("push %d refused below the limit", i)
+		}
+	}
+	if q.push(outItem{msg: []byte{9}}) {
+		t.Fatal("push beyond the limit accepted")
+	}
+	select {
+	case <-q.ready:
+	default:
+		t.Fatal("ready not signalled")
+	}
+	got := q.take(nil)
+	if len(got) != 3 || got[0].msg[0] != 0 || got[2].msg[0] != 2 {
+		t.Fatalf("take = %v", got)
+	}
+	if !q.push(outItem{msg: []byte{3}}) {
+		t.Fatal("push after take refused")
+	}
+}
