@@ -36,6 +36,7 @@ type broker struct {
 
 	authorWL     atomic.Pointer[whitelist]
 	subscriberWL atomic.Pointer[whitelist]
+	keyring      atomic.Pointer[keyring] // nil: signatures not checked
 
 	receivers    []*listener
 	broadcasters []*broadcaster
@@ -67,6 +68,11 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 	if err := b.loadWhitelists(); err != nil {
 		return nil, err
 	}
+	kr, err := loadKeyrings(cfg.keyrings)
+	if err != nil {
+		return nil, err
+	}
+	b.keyring.Store(kr)
 	b.purpose = purposeScience
 	if len(cfg.broadcast) > 0 {
 		b.purpose = purposeCopy

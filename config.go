@@ -491,6 +491,9 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 	if cfg.eventDBExpiry <= 0 {
 		return nil, usagef("--eventdb-expiry must be positive")
 	}
+	if cfg.requireSignature && len(cfg.keyrings) == 0 {
+		return nil, usagef("--require-signature needs at least one --keyring")
+	}
 	for _, f := range cfg.filters {
 		if _, err := compileXPath(f); err != nil {
 			return nil, usagef("--filter: invalid XPath expression %q: %v", f, err)

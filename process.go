@@ -62,11 +62,20 @@ func runBrokerProcess(cfg *config, stderr io.Writer) int {
 	return exitOK
 }
 
-// reload re-reads whitelists (and keyrings); a bad file keeps the old set.
+// reload re-reads whitelists and keyrings; a bad file keeps the old set.
 func (b *broker) reload() {
 	if err := b.loadWhitelists(); err != nil {
 		b.log.Error("reload failed; keeping the previous whitelists", "err", err)
 	} else {
 		b.log.Info("reloaded whitelists")
+	}
+	if len(b.cfg.keyrings) > 0 {
+		kr, err := loadKeyrings(b.cfg.keyrings)
+		if err != nil {
+			b.log.Error("reload failed; keeping the previous keyrings", "err", err)
+		} else {
+			b.keyring.Store(kr)
+			b.log.Info("reloaded keyrings")
+		}
 	}
 }

@@ -65,6 +65,11 @@ func (b *broker) judgeSubmission(raw []byte, peer string) (*transport, *event) {
 	if ri, err := scanRoot(raw); err == nil {
 		ev.root = raw[ri.start:ri.end]
 	}
+	if b.db.seen(ev.root) {
+		b.m.duplicates.Add(1)
+		b.log.Info("rejected event: previously seen", "peer", peer, "ivorn", ivorn)
+		return newNak(ivorn, b.cfg.localIVO, "Previously seen by this broker", now), nil
+	}
 	if reason := b.checkSignature(ev); reason != "" {
 		b.m.rejected.inc("signature")
 		b.log.Info("rejected event", "peer", peer, "ivorn", ivorn, "reason", reason)
@@ -76,12 +81,6 @@ func (b *broker) judgeSubmission(raw []byte, peer string) (*transport, *event) {
 	}
 	b.log.Info("accepted event", "peer", peer, "ivorn", ivorn, "role", ev.role, "bytes", len(raw))
 	return newAck(ivorn, b.cfg.localIVO, now), ev
-}
-
-// checkSignature records the event's signature verdict when keyrings are
-// configured, and returns a nak reason when --require-signature refuses it.
-func (b *broker) checkSignature(ev *event) string {
-	return ""
 }
 
 // salvageIvorn reads the root's ivorn from a document the parser refused

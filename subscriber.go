@@ -195,6 +195,11 @@ func (u *upstream) handleEvent(raw []byte, ri rootInfo) *transport {
 		return ack
 	}
 	ev := newEventFromScan(raw, ri, "upstream "+u.addr, now)
+	if b.db.seen(ev.root) {
+		b.m.duplicates.Add(1)
+		b.log.Debug("event from upstream previously seen; acked, not relayed", "remote", u.addr, "ivorn", ri.ivorn)
+		return ack
+	}
 	if reason := b.checkSignature(ev); reason != "" {
 		b.m.rejected.inc("signature")
 		b.log.Info("event from upstream refused; acked, not relayed", "remote", u.addr, "ivorn", ri.ivorn, "reason", reason)
