@@ -36,11 +36,13 @@ func runSendvo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.StringVar(&file, n, file, "event file (- for standard input)")
 	}
 	fs.DurationVar(&timeout, "timeout", timeout, "give up if no ack or nak arrives within this time")
+	signKey := ""
+	fs.StringVar(&signKey, "sign-key", "", "sign the event with this secret key (from comet keygen) before sending")
 	for _, n := range []string{"v", "verbose"} {
 		fs.Var(counter{&verbose, 1}, n, "print the reply")
 	}
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: comet sendvo [-h HOST] [-p PORT] [-f FILE] [--timeout D]\n       comet sendvo [HOST[:PORT]] FILE")
+		fmt.Fprintln(stderr, "Usage: comet sendvo [-h HOST] [-p PORT] [-f FILE] [--timeout D] [--sign-key FILE]\n       comet sendvo [HOST[:PORT]] FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +91,19 @@ func runSendvo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := file
 	if file == "-" {
 		name = "standard input"
+	}
+	if signKey != "" {
+		key, err := loadSecretKeyFile(signKey)
+		if err != nil {
+			fmt.Fprintf(stderr, "comet sendvo: %s: %v\n", signKey, err)
+			return exitFail
+		}
+		signed, err := signEvent(raw, key, time.Now())
+		if err != nil {
+			fmt.Fprintf(stderr, "comet sendvo: signing %s: %v\n", name, err)
+			return exitFail
+		}
+		raw = signed
 	}
 	reply, err := sendEvent(net.JoinHostPort(host, strconv.Itoa(port)), raw, timeout)
 	if err != nil {
