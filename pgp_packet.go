@@ -757,7 +757,7 @@ func (k *pgpKey) verifyDigest(s *pgpSig, h crypto.Hash, digest []byte) error {
 		return unsupportedf("key %s: %s not supported", k.fprHex(), k.unsupp)
 	}
 	if s.hashTag[0] != digest[0] || s.hashTag[1] != digest[1] {
-		return badSigf("digest prefix mismatch")
+		return badSigf("signature does not verify (digest prefix mismatch)")
 	}
 	bad := badSigf("signature does not verify")
 	switch pub := k.pub.(type) {

@@ -251,6 +251,10 @@ func (sk *secretKey) signPacket(sigType, hashID byte, now time.Time, extra []byt
 	if sk.key.version != 4 {
 		return nil, unsupportedf("signing with a v%d key is not implemented", sk.key.version)
 	}
+	h, ok := hashFor(hashID)
+	if !ok {
+		return nil, unsupportedf("%s not supported", hashName(hashID))
+	}
 	var sub []byte
 	sub = appendSubpacket(sub, 33, append([]byte{4}, sk.key.fpr...))
 	sub = appendSubpacket(sub, 2, binary.BigEndian.AppendUint32(nil, uint32(now.Unix())))
@@ -259,7 +263,6 @@ func (sk *secretKey) signPacket(sigType, hashID byte, now time.Time, extra []byt
 	hashed = binary.BigEndian.AppendUint16(hashed, uint16(len(sub)))
 	hashed = append(hashed, sub...)
 	s := &pgpSig{version: 4, hashedPart: hashed}
-	h, _ := hashFor(hashID)
 	digest := s.digest(h, parts...)
 
 	body := append([]byte(nil), hashed...)
