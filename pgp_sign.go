@@ -150,6 +150,10 @@ func parseSecretMaterial(k *pgpKey) (any, error) {
 		}
 		priv := &rsa.PrivateKey{PublicKey: *pub, D: new(big.Int).SetBytes(m[0]),
 			Primes: []*big.Int{new(big.Int).SetBytes(m[1]), new(big.Int).SetBytes(m[2])}}
+		// Cheap checks first, so that junk never reaches the costly ones.
+		if priv.D.Cmp(pub.N) >= 0 || new(big.Int).Mul(priv.Primes[0], priv.Primes[1]).Cmp(pub.N) != 0 {
+			return nil, mismatch
+		}
 		if err := priv.Validate(); err != nil {
 			return nil, mismatch
 		}
@@ -161,7 +165,7 @@ func parseSecretMaterial(k *pgpKey) (any, error) {
 			return nil, err
 		}
 		priv := &dsa.PrivateKey{PublicKey: *pub, X: new(big.Int).SetBytes(m[0])}
-		if new(big.Int).Exp(pub.G, priv.X, pub.P).Cmp(pub.Y) != 0 {
+		if priv.X.Sign() <= 0 || priv.X.Cmp(pub.Q) >= 0 || new(big.Int).Exp(pub.G, priv.X, pub.P).Cmp(pub.Y) != 0 {
 			return nil, mismatch
 		}
 		return priv, nil
