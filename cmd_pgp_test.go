@@ -209,6 +209,34 @@ func TestGnuPGInterop(t *testing.T) {
 			}
 		})
 	}
+	t.Run("gpg-made keys", func(t *testing.T) {
+		if os.Getenv("COMET_GPG_KEYGEN") == "" {
+			t.Skip("GnuPG key generation can take a minute when entropy is short; set COMET_GPG_KEYGEN=1 to run it")
+		}
+		// GnuPG's Ed25519 key with a Curve25519 encryption subkey, once
+		// without and once with a passphrase.
+		for _, pass := range []string{"", "secret"} {
+			uid := "made" + pass + "@example.org"
+			run(t, gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", pass, "--quick-gen-key", uid, "future-default", "default", "never")
+			sec, pub := filepath.Join(dir, uid+".sec.asc"), filepath.Join(dir, uid+".pub.asc")
+			run(t, gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", pass, "--armor", "--output", sec, "--export-secret-keys", uid)
+			run(t, gpg, "--batch", "--armor", "--output", pub, "--export", uid)
+			signed := filepath.Join(dir, uid+".xml")
+			code, _, errOut := runCmd(t, "sign", "--key", sec, "-o", signed, filepath.Join(pgpVectors, "events", "event2.xml"))
+			if pass != "" {
+				if code != 1 || !strings.Contains(errOut, "passphrase-protected") {
+					t.Errorf("sign with a protected key: exit %d: %s", code, errOut)
+				}
+				continue
+			}
+			if code != 0 {
+				t.Fatalf("sign: %s", errOut)
+			}
+			if code, out, errOut := runCmd(t, "verify", "--keyring", pub, signed); code != 0 {
+				t.Errorf("verify: %s %s", out, errOut)
+			}
+		}
+	})
 	t.Run("gpg-exported secret key signs", func(t *testing.T) {
 		exported := filepath.Join(dir, "exported.sec.asc")
 		run(t, gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--output", exported, "--export-secret-keys", "interop@example.org")

@@ -47,6 +47,12 @@ const (
 	algoEdDSALegacy  = 22
 	algoEd25519      = 27
 	algoRSAEncrypt   = 2
+	algoElgamal      = 16
+	algoECDH         = 18
+	algoElgamalOld   = 20
+	algoX25519       = 25
+	algoX448         = 26
+	algoEd448        = 28
 	maxRSABits       = 16384
 	maxDSAPrimeBits  = 8192
 	eddsaPointPrefix = 0x40
@@ -420,7 +426,36 @@ func (k *pgpKey) parseMaterial(m []byte) ([]byte, error) {
 		}
 		k.pub = ed25519.PublicKey(m[:ed25519.PublicKeySize])
 		return m[ed25519.PublicKeySize:], nil
+	case algoElgamal, algoElgamalOld:
+		for i := 0; i < 3; i++ { // p, g, y
+			if _, m, err = readMPI(m); err != nil {
+				return nil, err
+			}
+		}
+		k.unsupp = "encryption-only ElGamal"
+		return m, nil
+	case algoECDH:
+		if len(m) < 1 || m[0] == 0 || m[0] == 0xFF || int(m[0]) > len(m)-1 {
+			return nil, structuralf("key: bad curve OID")
+		}
+		m = m[1+int(m[0]):]
+		if _, m, err = readMPI(m); err != nil {
+			return nil, err
+		}
+		if len(m) < 1 || int(m[0]) > len(m)-1 { // KDF parameters
+			return nil, structuralf("key: truncated ECDH parameters")
+		}
+		k.unsupp = "encryption-only ECDH"
+		return m[1+int(m[0]):], nil
+	case algoX25519, algoX448, algoEd448:
+		n := map[byte]int{algoX25519: 32, algoX448: 56, algoEd448: 57}[k.algo]
+		if len(m) < n {
+			return nil, structuralf("key: truncated algorithm %d key", k.algo)
+		}
+		k.unsupp = fmt.Sprintf("public-key algorithm %d", k.algo)
+		return m[n:], nil
 	default:
+		// Unknown layout: the rest of the packet is the key material.
 		k.unsupp = fmt.Sprintf("public-key algorithm %d", k.algo)
 		return nil, nil
 	}

@@ -109,7 +109,7 @@ func parseSecretMaterial(k *pgpKey) (any, error) {
 	case (usage == 254 || usage == 255) && len(b) > 2 && b[2] == 101:
 		return nil, unsupportedf("key %s has no secret material here (GnuPG stub key); export the key that holds it", k.fprHex())
 	default:
-		return nil, unsupportedf("key %s is passphrase-protected; comet does not implement S2K decryption: export it without a passphrase (gpg --export-secret-keys after removing it with gpg --change-passphrase)", k.fprHex())
+		return nil, unsupportedf("key %s is passphrase-protected, and comet does not implement S2K decryption: remove the passphrase (gpg --passwd) and export the key again", k.fprHex())
 	}
 	b = b[1:]
 	if k.pub == nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -691,4 +692,35 @@ func v6sign(t *testing.T, priv ed25519.PrivateKey, raw []byte, start, end int, h
 		t.Fatal(err)
 	}
 	return embed(v6packet(t, key, priv, sigBinary, hashID, nil, raw[start:end]))
+}
+
+// TestVerifyConcurrent runs verifyEvent from several goroutines on one
+// keyring (run with -race).
+func TestVerifyConcurrent(t *testing.T) {
+	kr := mustKeyring(t, "keyring.pub.gpg")
+	rows := readVectorRows(t)
+	docs := make([][]byte, len(rows))
+	for i, row := range rows {
+		raw, err := os.ReadFile(filepath.Join(pgpVectors, row.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[i] = raw
+	}
+	errs := make(chan string, 4*len(rows))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for i, row := range rows {
+				if got := verifyEvent(docs[i], kr, vectorNow); got.verdict != row.verdict {
+					errs <- row.file + ": " + got.verdict
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
