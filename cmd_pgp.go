@@ -20,11 +20,11 @@ func init() {
 	registerCommand(&command{name: "keygen", summary: "make a new Ed25519 OpenPGP signing key", run: runKeygen})
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
+// pgpFileList is a repeatable string flag.
+type pgpFileList []string
 
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+func (l *pgpFileList) String() string     { return strings.Join(*l, ",") }
+func (l *pgpFileList) Set(v string) error { *l = append(*l, v); return nil }
 
 // runVerify is `comet verify [--tsv] --keyring FILE... PATH...`. Without
 // --tsv it exits 0 only if every signature is valid; with --tsv the verdicts
@@ -34,7 +34,7 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tsv := fs.Bool("tsv", false, "print `file verdict signer_fpr reason` rows with a header")
-	var keyrings stringList
+	var keyrings pgpFileList
 	fs.Var(&keyrings, "keyring", "trusted public keys, binary or armored (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: comet verify [--tsv] --keyring FILE [--keyring FILE]... PATH...")

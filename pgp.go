@@ -556,7 +556,7 @@ func signatureComments(tail []byte) ([][]byte, error) {
 	var out [][]byte
 	i := 0
 	for {
-		for i < len(tail) && isXMLSpace(tail[i]) {
+		for i < len(tail) && pgpIsSpace(tail[i]) {
 			i++
 		}
 		if i == len(tail) {
@@ -588,7 +588,7 @@ func signatureComments(tail []byte) ([][]byte, error) {
 	}
 }
 
-func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+func pgpIsSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // rootElementSpan finds the root element of an XML document in raw bytes:
 // raw[start:end] runs from the '<' of its start tag to the '>' of its end
@@ -610,7 +610,7 @@ func rootElementSpan(raw []byte) (start, end int, err error) {
 	}
 	start = -1
 	for start < 0 {
-		for i < len(raw) && isXMLSpace(raw[i]) {
+		for i < len(raw) && pgpIsSpace(raw[i]) {
 			i++
 		}
 		if i >= len(raw) {
@@ -627,7 +627,7 @@ func rootElementSpan(raw []byte) (start, end int, err error) {
 			i, err = skipTo(i+4, "-->")
 		case bytes.HasPrefix(rest, []byte("<!DOCTYPE")):
 			i, err = skipDoctype(raw, i)
-		case len(rest) < 2 || rest[1] == '!' || rest[1] == '/' || isXMLSpace(rest[1]):
+		case len(rest) < 2 || rest[1] == '!' || rest[1] == '/' || pgpIsSpace(rest[1]):
 			return 0, 0, fmt.Errorf("xml: unexpected markup before the root element at byte %d", i)
 		default:
 			start = i
