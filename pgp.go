@@ -255,13 +255,19 @@ func parseEntities(bin []byte) (ents []*pgpEntity, skipped []string, err error) 
 			if serr != nil {
 				continue // a signature we cannot read certifies nothing
 			}
-			switch {
-			case curSub != nil:
-				curSub.sigs = append(curSub.sigs, s)
-			case curUID != nil:
-				curUID.sigs = append(curUID.sigs, s)
-			default:
+			// Each signature goes where its type says it belongs; one
+			// that does not fit where it stands certifies nothing.
+			switch s.sigType {
+			case sigKeyRevocation, sigDirectKey:
 				cur.pendingSigs = append(cur.pendingSigs, s)
+			case sigSubkeyBinding, sigSubkeyRevoke:
+				if curSub != nil {
+					curSub.sigs = append(curSub.sigs, s)
+				}
+			default:
+				if curUID != nil {
+					curUID.sigs = append(curUID.sigs, s)
+				}
 			}
 		default:
 			// Trust (12), markers, and anything else: not needed here.
