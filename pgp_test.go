@@ -724,3 +724,104 @@ func TestVerifyConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestSubkeyRules builds keys with a signing subkey and checks binding,
+// back-signature, subkey expiry and subkey revocation.
+func TestSubkeyRules(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(pgpVectors, "events", "event2.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name           string
+		backSig        bool
+		expiry         uint32 // subkey expiry, seconds after its creation
+		revokeReason   int    // -1: not revoked
+		revokeAfterSig bool
+		want           string
+	}{
+		{"bound with back-signature", true, 0, -1, false, verdictValid},
+		{"no back-signature", false, 0, -1, false, verdictInvalid},
+		{"subkey expired", true, 60, -1, false, verdictExpired},
+		{"subkey revoked, no reason", true, 0, 0, true, verdictRevoked},
+		{"subkey superseded after signing", true, 0, 1, true, verdictValid},
+		{"subkey compromised after signing", true, 0, 2, true, verdictRevoked},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			created := vectorNow.Add(-time.Hour)
+			primary := newTestKey(t, created)
+			sub := newTestKey(t, created)
+			parts := [][]byte{primary.key.hashPrefix(), primary.key.body, sub.key.hashPrefix(), sub.key.body}
+			uid := []byte("Subkey test <s@example.org>")
+			cert, err := primary.signPacket(sigCertPositive, hashSHA256, created, appendSubpacket(nil, 27, []byte{flagCertify}),
+				primary.key.hashPrefix(), primary.key.body, uidHashPrefix(tagUserID, len(uid)), uid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			extra := appendSubpacket(nil, 27, []byte{flagSign})
+			if tc.expiry != 0 {
+				extra = appendSubpacket(extra, 9, binary.BigEndian.AppendUint32(nil, tc.expiry))
+			}
+			if tc.backSig {
+				back, err := sub.signPacket(sigPrimaryBind, hashSHA256, created, nil, parts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, _, _ := readPacket(back)
+				extra = appendSubpacket(extra, 32, p.body) // hashed here; GnuPG puts it unhashed
+			}
+			binding, err := primary.signPacket(sigSubkeyBinding, hashSHA256, created, extra, parts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bin := appendPacket(nil, tagPublicKey, primary.key.body)
+			bin = append(bin, appendPacket(nil, tagUserID, uid)...)
+			bin = append(bin, cert...)
+			bin = append(bin, appendPacket(nil, tagPublicSubkey, sub.key.body)...)
+			bin = append(bin, binding...)
+			signedAt := created.Add(10 * time.Minute)
+			if tc.revokeReason >= 0 {
+				rev, err := primary.signPacket(sigSubkeyRevoke, hashSHA256, signedAt.Add(time.Minute),
+					appendSubpacket(nil, 29, []byte{byte(tc.revokeReason)}), parts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bin = append(bin, rev...)
+			}
+			kr, err := loadKeyring(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed, err := signEvent(raw, sub, signedAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := verifyEvent(signed, kr, vectorNow)
+			if got.verdict != tc.want {
+				t.Errorf("got %s (%s), want %s", got.verdict, got.reason, tc.want)
+			}
+			if got.verdict == verdictValid && got.signer != sub.fingerprint() {
+				t.Errorf("signer %s, want the subkey %s", got.signer, sub.fingerprint())
+			}
+		})
+	}
+}
+
+// newTestKey makes a v4 EdDSA-legacy key pair created at created.
+func newTestKey(t *testing.T, created time.Time) *secretKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := binary.BigEndian.AppendUint32([]byte{4}, uint32(created.Unix()))
+	body = append(body, algoEdDSALegacy, byte(len(oidEd25519)))
+	body = append(body, oidEd25519...)
+	body = appendMPI(body, append([]byte{eddsaPointPrefix}, pub...))
+	key, err := parseKey(body, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &secretKey{key: key, priv: priv}
+}
