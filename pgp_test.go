@@ -825,3 +825,47 @@ func newTestKey(t *testing.T, created time.Time) *secretKey {
 	}
 	return &secretKey{key: key, priv: priv}
 }
+
+// TestReadPacket covers both header formats and lengths that lie.
+func TestReadPacket(t *testing.T) {
+	body := bytes.Repeat([]byte{7}, 300)
+	tests := []struct {
+		name    string
+		in      []byte
+		tag     byte
+		bodyLen int
+		wantErr bool
+	}{
+		{"old one-octet", append([]byte{0x88, 3}, body[:3]...), 2, 3, false},
+		{"old two-octet", append([]byte{0x89, 1, 44}, body...), 2, 300, false},
+		{"old four-octet", append([]byte{0x8A, 0, 0, 1, 44}, body...), 2, 300, false},
+		{"old indeterminate", append([]byte{0x8B}, body[:9]...), 2, 9, false},
+		{"new one-octet", append([]byte{0xC2, 3}, body[:3]...), 2, 3, false},
+		{"new two-octet", appendPacket(nil, 2, body), 2, 300, false},
+		{"new five-octet", append([]byte{0xC2, 0xFF, 0, 0, 1, 44}, body...), 2, 300, false},
+		{"new partial", append(append(append([]byte{0xC2, 0xE1}, body[:2]...), 3), body[:3]...), 2, 5, false},
+		{"old length beyond input", []byte{0x8A, 0xFF, 0xFF, 0xFF, 0xFF, 1}, 0, 0, true},
+		{"new length beyond input", []byte{0xC2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1}, 0, 0, true},
+		{"partial beyond input", []byte{0xC2, 0xFE, 1, 2}, 0, 0, true},
+		{"partial never ends", append([]byte{0xC2, 0xE1}, body[:2]...), 0, 0, true},
+		{"bit 7 clear", []byte{0x08, 0}, 0, 0, true},
+		{"truncated header", []byte{0x89, 1}, 0, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _, err := readPacket(tc.in)
+			if tc.wantErr {
+				if err == nil {
+					t.Errorf("got tag %d with %d bytes, want an error", p.tag, len(p.body))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.tag != tc.tag || len(p.body) != tc.bodyLen {
+				t.Errorf("got tag %d with %d bytes, want tag %d with %d", p.tag, len(p.body), tc.tag, tc.bodyLen)
+			}
+		})
+	}
+}
