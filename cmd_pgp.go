@@ -54,6 +54,9 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "comet verify: %v\n", err)
 			return exitFail
 		}
+		for _, why := range k.skipped {
+			fmt.Fprintf(stderr, "comet verify: keyring %s: left out %s\n", path, why)
+		}
 		if kr == nil {
 			kr = k
 		} else {
