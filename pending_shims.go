@@ -147,17 +147,3 @@ func newHandlerQueue(hs []handler, queueLen, workers int, m *metrics, log *slog.
 }
 func (q *handlerQueue) submit(ev *event) bool     { return true }
 func (q *handlerQueue) close(ctx context.Context) {}
-
-type keyring struct{}
-type secretKey struct{}
-type sigResult struct{ verdict, signer, userID, reason string }
-
-func loadKeyringFile(path string) (*keyring, error) { return &keyring{}, nil }
-func (k *keyring) merge(o *keyring)                 {}
-func verifyEvent(raw []byte, kr *keyring, now time.Time) sigResult {
-	return sigResult{verdict: "unsigned", reason: "no signature"}
-}
-func loadSecretKeyFile(path string) (*secretKey, error) { return nil, errors.New("no pgp") }
-func signEvent(raw []byte, key *secretKey, now time.Time) ([]byte, error) {
-	return nil, errors.New("no pgp")
-}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"net"
 	"os"
 	"testing"
 )
@@ -40,4 +41,13 @@ func writeFile(tb testing.TB, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+func splitHostPort(tb testing.TB, addr string) (string, string, error) {
+	tb.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h, p, nil
 }
