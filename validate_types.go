@@ -209,20 +209,22 @@ func validDateTime(s string) bool {
 		return false
 	}
 	rest = rest[15:]
-	secText := strconv.Itoa(sec)
+	// The fraction is summed digit by digit in a double, as libxml2's
+	// PARSE_FLOAT does, so a long run of 9s can reach 60.
+	seconds := float64(sec)
 	if strings.HasPrefix(rest, ".") {
-		k := 1
+		k, mult := 1, 1.0
 		for k < len(rest) && isDigit(rest[k]) {
+			mult /= 10
+			seconds += float64(rest[k]-'0') * mult
 			k++
 		}
 		if k == 1 {
 			return false
 		}
-		secText += rest[:k]
 		rest = rest[k:]
 	}
-	seconds, err := strconv.ParseFloat(secText, 64)
-	if err != nil || seconds >= 60 {
+	if seconds >= 60 {
 		return false
 	}
 	switch {
@@ -388,7 +390,8 @@ func parseHierRest(s string, absolute bool) bool {
 		s = s[1+n:]
 	}
 	if strings.HasPrefix(s, "#") {
-		n, ok := uriChars(s[1:], ":@/?")
+		// libxml2 also takes [ and ] in a fragment (for XPointer).
+		n, ok := uriChars(s[1:], ":@/?[]")
 		if !ok {
 			return false
 		}

@@ -34,7 +34,7 @@ func TestValueTypes(t *testing.T) {
 		{typeAnyURI,
 			[]string{"", "http://example.org/%7e", "file:///C:/data", "not a uri but fine", "http://[::1]/", "ivo://a.b/c#d",
 				" http://example.org/ ", "mailto:a@b.c", "urn:x:y", "a/b?c#d", "http://a:123456789/", "http://u:p@host/",
-				"ivo://auth/rés#x", "http://example.org/{x}", "#frag", "?q", "//host", "ivo://a.b/c#d\n"},
+				"ivo://auth/rés#x", "http://example.org/{x}", "#frag", "?q", "//host", "ivo://a.b/c#d\n", "http://a/b#xpointer(id('x')/c[1])"},
 			[]string{"http://example.org:80:80/", "%", "http://example.org/%zz", "a#b#c", "x[1]", "http://a:/", "http://a:x/",
 				"http://a:1234567890/", "http://a@b@c/", ":a", "ht tp://x", "1abc:def", "ivo://auth/rsrc#l%zz", "http://a/[x]"}},
 		{typeID,
