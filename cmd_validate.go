@@ -80,7 +80,8 @@ func runValidate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 // expandPaths replaces each directory in paths by the *.xml files in it, in
-// name order, joined to the directory as given.
+// name order, joined to the directory exactly as given (not cleaned, so
+// "./events" stays "./events/a.xml").
 func expandPaths(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
@@ -101,8 +102,12 @@ func expandPaths(paths []string) ([]string, error) {
 			}
 		}
 		sort.Strings(names)
+		sep := string(filepath.Separator)
+		if strings.HasSuffix(p, sep) || strings.HasSuffix(p, "/") {
+			sep = ""
+		}
 		for _, n := range names {
-			out = append(out, filepath.Join(p, n))
+			out = append(out, p+sep+n)
 		}
 	}
 	return out, nil

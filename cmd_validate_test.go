@@ -32,6 +32,7 @@ func TestValidateCommand(t *testing.T) {
 		{"tsv directory", []string{"--tsv", dir}, exitOK, "file\tverdict\treason\n" + good + "\tvalid\t-\n" +
 			bad + "\tinvalid\tschema: /VOEvent/Who/Date: \"yesterday\" is not an xs:dateTime (YYYY-MM-DDThh:mm:ss[.s][Z\\|±hh:mm], no white space) (line 2)\n"},
 		{"readable valid", []string{good}, exitOK, good + ": valid\n"},
+		{"directory with trailing slash", []string{"--tsv", dir + "/"}, exitOK, "file\tverdict\treason\n" + dir + "/a-good.xml\tvalid\t-\n"},
 		{"readable invalid", []string{good, bad}, exitFail, good + ": valid\n" + bad + ": invalid: schema: /VOEvent/Who/Date"},
 		{"missing file", []string{"--tsv", filepath.Join(dir, "nope.xml")}, exitFail, "file\tverdict\treason\n"},
 		{"no arguments", nil, exitUsage, ""},
@@ -89,7 +90,12 @@ func FuzzValidate(f *testing.F) {
 	}
 	f.Add([]byte(event("", "")))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		_, _, rej := checkSubmission(raw)
+		doc, _, rej := checkSubmission(raw)
+		if rej == nil || (rej.class != classXMLSyntax && rej.class != classDoctype) {
+			if doc == nil || doc.elem == nil {
+				t.Fatalf("no document returned with rejection %v", rej)
+			}
+		}
 		if rej == nil {
 			return
 		}
