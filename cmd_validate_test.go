@@ -129,3 +129,17 @@ func BenchmarkValidateVsTokenLoop(b *testing.B) {
 	b.ReportMetric(float64(validate.Nanoseconds())/float64(b.N), "validate-ns/op")
 	b.ReportMetric(float64(validate)/float64(loop), "ratio")
 }
+
+// BenchmarkValidateSchema measures the schema rules alone on a parsed tree.
+func BenchmarkValidateSchema(b *testing.B) {
+	doc, err := parseDocument(medianEvent(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := validateSchema(doc); r != nil {
+			b.Fatal(r)
+		}
+	}
+}

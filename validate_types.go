@@ -278,39 +278,71 @@ func daysIn(month int, year string) int {
 // the result as an RFC 3986 URI reference.
 func validAnyURI(s string) bool {
 	s = collapseSpace(s)
-	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7F || strings.IndexByte(" <>\"{}|\\^`", c) >= 0 {
-			c = '_'
+		if uriClass[s[i]] == 0 && s[i] != '%' && s[i] != '#' {
+			// Something to replace: work on a copy.
+			b := []byte(s)
+			for j, c := range b {
+				if c < 0x20 || c >= 0x7F || strings.IndexByte(" <>\"{}|\\^`", c) >= 0 {
+					b[j] = '_'
+				}
+			}
+			return parseURIReference(string(b))
 		}
-		b = append(b, c)
 	}
-	return parseURIReference(string(b))
+	return parseURIReference(s)
 }
 
-// URI character classes (RFC 3986 section 2), on the ASCII that remains
-// after validAnyURI's replacement.
-func isURIUnreserved(c byte) bool {
-	return 'a' <= c|0x20 && c|0x20 <= 'z' || isDigit(c) || c == '-' || c == '.' || c == '_' || c == '~'
-}
+// URI character classes (RFC 3986 section 2) for uriChars, on the ASCII that
+// remains after validAnyURI's replacement.
+const (
+	uriPlain   = 1 << iota // unreserved and sub-delims
+	uriColon               // :
+	uriAt                  // @
+	uriSlash               // /
+	uriQuery               // ?
+	uriBracket             // [ and ]
 
-func isURISubDelim(c byte) bool { return strings.IndexByte("!$&'()*+,;=", c) >= 0 }
+	uriPchar    = uriPlain | uriColon | uriAt
+	uriPath     = uriPchar | uriSlash
+	uriQueryAll = uriPath | uriQuery
+)
 
-// uriChars returns how many leading bytes of s are made of unreserved
-// characters, percent-escapes, sub-delims and the bytes in extra. ok is false
-// if a "%" is not followed by two hex digits.
-func uriChars(s, extra string) (n int, ok bool) {
+var uriClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		switch {
+		case 'a' <= b|0x20 && b|0x20 <= 'z', isDigit(b), strings.IndexByte("-._~!$&'()*+,;=", b) >= 0:
+			t[c] = uriPlain
+		case b == ':':
+			t[c] = uriColon
+		case b == '@':
+			t[c] = uriAt
+		case b == '/':
+			t[c] = uriSlash
+		case b == '?':
+			t[c] = uriQuery
+		case b == '[', b == ']':
+			t[c] = uriBracket
+		}
+	}
+	return t
+}()
+
+// uriChars returns how many leading bytes of s are percent-escapes or
+// characters in the classes of mask. ok is false if a "%" is not followed
+// by two hex digits.
+func uriChars(s string, mask uint8) (n int, ok bool) {
 	for n < len(s) {
 		c := s[n]
 		switch {
+		case uriClass[c]&mask != 0:
+			n++
 		case c == '%':
 			if n+2 >= len(s) || !isHex(s[n+1]) || !isHex(s[n+2]) {
 				return n, false
 			}
 			n += 3
-		case isURIUnreserved(c) || isURISubDelim(c) || strings.IndexByte(extra, c) >= 0:
-			n++
 		default:
 			return n, true
 		}
@@ -359,16 +391,15 @@ func parseHierRest(s string, absolute bool) bool {
 		}
 		s = s[2+n:]
 		// path-abempty
-		n, ok = uriChars(s, ":@/")
+		n, ok = uriChars(s, uriPath)
 		if !ok || (n > 0 && s[0] != '/') {
 			return false
 		}
 		s = s[n:]
 	} else {
-		extra := ":@/"
 		if !absolute {
 			// path-noscheme: no ":" in the first segment.
-			first, ok := uriChars(s, "@")
+			first, ok := uriChars(s, uriPlain|uriAt)
 			if !ok {
 				return false
 			}
@@ -376,14 +407,14 @@ func parseHierRest(s string, absolute bool) bool {
 				return false
 			}
 		}
-		n, ok := uriChars(s, extra)
+		n, ok := uriChars(s, uriPath)
 		if !ok {
 			return false
 		}
 		s = s[n:]
 	}
 	if strings.HasPrefix(s, "?") {
-		n, ok := uriChars(s[1:], ":@/?")
+		n, ok := uriChars(s[1:], uriQueryAll)
 		if !ok {
 			return false
 		}
@@ -391,7 +422,7 @@ func parseHierRest(s string, absolute bool) bool {
 	}
 	if strings.HasPrefix(s, "#") {
 		// libxml2 also takes [ and ] in a fragment (for XPointer).
-		n, ok := uriChars(s[1:], ":@/?[]")
+		n, ok := uriChars(s[1:], uriQueryAll|uriBracket)
 		if !ok {
 			return false
 		}
@@ -403,7 +434,7 @@ func parseHierRest(s string, absolute bool) bool {
 // parseAuthority parses [userinfo "@"] host [":" port] and returns its length.
 func parseAuthority(s string) (int, bool) {
 	i := 0
-	if n, ok := uriChars(s, ":"); ok && n < len(s) && s[n] == '@' {
+	if n, ok := uriChars(s, uriPlain|uriColon); ok && n < len(s) && s[n] == '@' {
 		i = n + 1
 	}
 	if i < len(s) && s[i] == '[' {
@@ -413,7 +444,7 @@ func parseAuthority(s string) (int, bool) {
 		}
 		i += j + 1
 	} else {
-		n, ok := uriChars(s[i:], "")
+		n, ok := uriChars(s[i:], uriPlain)
 		if !ok {
 			return 0, false
 		}

@@ -111,6 +111,9 @@ func TestParseFidelity(t *testing.T) {
 		{"same attribute twice", ok(event(` role="test"`, "")), classXMLSyntax},
 		{"same xmlns:p twice", ok(event(` xmlns:p="urn:a" xmlns:p="urn:a"`, "")), classXMLSyntax},
 		{"same default xmlns twice", ok(strings.Replace(event("", ""), "<voe:VOEvent ", `<voe:VOEvent xmlns="" xmlns="" `, 1)), classXMLSyntax},
+		{"attributes not separated", ok(strings.Replace(event("", ""), `role="test" version`, `role="test"version`, 1)), classXMLSyntax},
+		{"empty prefix", ok(event("", "<:Who/>")), classXMLSyntax},
+		{"empty xmlns prefix", ok(event(` xmlns:="urn:x"`, "")), classXMLSyntax},
 		{"undeclared entity", ok(event("", "<Description>&nbsp;</Description>")), classXMLSyntax},
 		{"predefined entities and refs", ok(event("", "<Description>&lt;&amp;&#65;&#x42;</Description>")), ""},
 		{"doctype", ok(strings.Replace(event("", ""), "?>", "?><!DOCTYPE voe:VOEvent>", 1)), classDoctype},
@@ -174,5 +177,25 @@ func TestDoctypeFlag(t *testing.T) {
 	_, err = parseDocument([]byte(`<a><b></a>`))
 	if xe, ok := err.(*xmlError); !ok || xe.doctype {
 		t.Errorf("err = %#v, want a plain xmlError", err)
+	}
+}
+
+// TestCheckChars puts a forbidden character at every offset of a document
+// long enough for the eight-byte fast path.
+func TestCheckChars(t *testing.T) {
+	base := []byte("<a>" + strings.Repeat("abcdefgh ~\t\n", 4) + "</a>")
+	if _, err := checkChars(base); err != nil {
+		t.Fatalf("clean document refused: %v", err)
+	}
+	for _, bad := range []string{"\x01", "\x1f", "\x7f\x01", "\xc3", "\uFFFE"} {
+		for i := 3; i < len(base)-4; i++ {
+			doc := append(append(append([]byte(nil), base[:i]...), bad...), base[i:]...)
+			if _, err := checkChars(doc); err == nil {
+				t.Errorf("%q at %d accepted", bad, i)
+			}
+		}
+	}
+	if n, err := checkChars(append(append([]byte(nil), base...), 0, 'x')); err != nil || n != len(base) {
+		t.Errorf("NUL after the document: offset %d, err %v", n, err)
 	}
 }

@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -384,6 +385,14 @@ func validEncName(v string) bool {
 // and an error anywhere else (parseDocument decides). -1 means no NUL.
 func checkChars(input []byte) (int, error) {
 	for i := 0; i < len(input); {
+		// Fast path: eight ASCII bytes, none below 0x20.
+		if i+8 <= len(input) {
+			x := binary.LittleEndian.Uint64(input[i:])
+			if (x|(x-0x2020202020202020))&0x8080808080808080 == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := input[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 || c == '\n' || c == '\t' || c == '\r' {
@@ -509,8 +518,19 @@ func (p *treeParser) run() error {
 			if err != nil {
 				return err
 			}
+			if strings.IndexByte(t.Name.Local, ':') >= 0 {
+				return &xmlError{line: line, msg: fmt.Sprintf("bad qualified name %q", t.Name.Local)}
+			}
+			if len(t.Attr) > 1 && !attrsSpaced(p.input[offset:d.InputOffset()]) {
+				return &xmlError{line: line, msg: "attributes must be separated by white space"}
+			}
 			for i := range t.Attr {
-				if strings.ContainsAny(t.Attr[i].Value, "\t\n\r") {
+				if strings.IndexByte(t.Attr[i].Name.Local, ':') >= 0 || t.Attr[i].Name.Local == "" {
+					return &xmlError{line: line, msg: fmt.Sprintf("bad qualified attribute name %q", qname(t.Attr[i].Name))}
+				}
+			}
+			for i := range t.Attr {
+				if hasLiteralSpace(t.Attr[i].Value) {
 					normalizeAttrs(p.input[offset:d.InputOffset()], t.Attr)
 					break
 				}
@@ -741,7 +761,7 @@ func normalizeAttrs(tag []byte, attrs []xml.Attr) {
 		}
 		raw := tag[start:i]
 		i++
-		if strings.ContainsAny(attrs[k].Value, "\t\n\r") {
+		if hasLiteralSpace(attrs[k].Value) {
 			attrs[k].Value = normalizeAttrValue(raw)
 		}
 	}
@@ -788,3 +808,36 @@ func normalizeAttrValue(raw []byte) string {
 }
 
 var predefinedEntities = map[string]string{"lt": "<", "gt": ">", "amp": "&", "apos": "'", "quot": "\""}
+
+// attrsSpaced reports whether, in the raw start tag, every attribute value's
+// closing quote is followed by white space, "/" or ">" (XML 1.0 production
+// 40 requires white space between attributes; encoding/xml does not check).
+func attrsSpaced(tag []byte) bool {
+	for i := 0; i < len(tag); i++ {
+		q := tag[i]
+		if q != '"' && q != '\'' {
+			continue
+		}
+		j := bytes.IndexByte(tag[i+1:], q)
+		if j < 0 {
+			return true
+		}
+		i += 1 + j // the closing quote
+		if i+1 < len(tag) {
+			if n := tag[i+1]; !isXMLSpace(n) && n != '/' && n != '>' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasLiteralSpace reports whether s holds a tab, newline or carriage return.
+func hasLiteralSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && (c == '\t' || c == '\n' || c == '\r') {
+			return true
+		}
+	}
+	return false
+}
