@@ -4,7 +4,7 @@
 // XML Schema, hand-coded here because Go has no XSD engine.
 //
 // The schema is the one Comet ships (comet/schema/VOEvent-v2.0.xsd), applied
-// as libxml2 applies it; shared/vectors/validate/README.md states every rule.
+// as libxml2 applies it; testdata/vectors/validate/README.md states every rule.
 // Invariants: validation only reads the tree (the same tree every XPath
 // filter then reads), and the first failure found is the one reported, with
 // its class first (see the class constants).

@@ -1,5 +1,5 @@
 // validate_types.go holds the simple types of the VOEvent 2.0 schema as
-// libxml2 2.9 implements them (shared/vectors/validate/README.md,
+// libxml2 2.9 implements them (testdata/vectors/validate/README.md,
 // "Datatypes as libxml2 implements them"): xs:float, xs:dateTime,
 // xs:anyURI, xs:ID, the fixed version token and the enumerations.
 //

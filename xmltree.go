@@ -7,6 +7,10 @@
 // A document with a DOCTYPE, an unbound prefix, a duplicate attribute, more
 // than one root element or text outside the root is refused: VOEvents never
 // carry these, and refusing them means no entity is ever expanded.
+//
+// Well-formedness follows libxml2, the parser Comet uses, where it differs
+// from encoding/xml (parseDocument lists the checks added); the receiver's
+// verdicts depend on it (testdata/vectors/validate/README.md, "Parser").
 package main
 
 import (
