@@ -88,7 +88,9 @@ func charsetReader(label string, in io.Reader) (io.Reader, error) {
 	case "utf8", "utf-16", "utf-16le", "utf-16be", "utf16":
 		// decodeInput has already converted UTF-16 to UTF-8.
 		return in, nil
-	case "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii", "iso-ir-100", "cp819", "ibm819":
+	case "us-ascii", "ascii":
+		return &singleByteReader{r: in, ascii: true}, nil
+	case "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1", "iso-ir-100", "cp819", "ibm819":
 		return &singleByteReader{r: in, table: nil}, nil
 	case "windows-1252", "cp1252", "x-cp1252":
 		return &singleByteReader{r: in, table: &cp1252}, nil
@@ -101,6 +103,7 @@ func charsetReader(label string, in io.Reader) (io.Reader, error) {
 type singleByteReader struct {
 	r     io.Reader
 	table *[32]rune // code points for 0x80..0x9F
+	ascii bool      // US-ASCII: a byte above 0x7F is an error
 	buf   []byte
 	out   []byte
 }
@@ -112,6 +115,9 @@ func (s *singleByteReader) Read(p []byte) (int, error) {
 		}
 		n, err := s.r.Read(s.buf[:cap(s.buf)])
 		for _, c := range s.buf[:n] {
+			if s.ascii && c >= 0x80 {
+				return 0, fmt.Errorf("byte 0x%02X is not US-ASCII", c)
+			}
 			r := rune(c)
 			if s.table != nil && c >= 0x80 && c <= 0x9F {
 				r = s.table[c-0x80]

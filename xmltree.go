@@ -7,15 +7,22 @@
 // A document with a DOCTYPE, an unbound prefix, a duplicate attribute, more
 // than one root element or text outside the root is refused: VOEvents never
 // carry these, and refusing them means no entity is ever expanded.
+//
+// Well-formedness follows libxml2, the parser Comet uses, where it differs
+// from encoding/xml (parseDocument lists the checks added); the receiver's
+// verdicts depend on it (testdata/vectors/validate/README.md, "Parser").
 package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // nodeKind is the XPath 1.0 node type of a tree node.
@@ -137,9 +144,12 @@ const (
 )
 
 // xmlError is a document that is not well-formed, or one we refuse.
+// doctype is set when the refusal is a DOCTYPE declaration (the message is
+// then errDoctype's), so callers can tell that case apart.
 type xmlError struct {
-	line int
-	msg  string
+	line    int
+	msg     string
+	doctype bool
 }
 
 func (e *xmlError) Error() string {
@@ -173,6 +183,11 @@ func (s *nodeSlab) alloc() *node {
 
 // parseDocument parses raw into a tree. The error is an *xmlError for
 // anything not well-formed (or refused); the message says what and where.
+//
+// Where encoding/xml is more lenient than libxml2 (the parser Comet uses),
+// the input is checked first: the XML declaration, the character set (valid
+// in the declared encoding, XML 1.0 characters only), and libxml2's habit of
+// ending the document at a NUL byte that follows the root element.
 func parseDocument(raw []byte) (*document, error) {
 	doc := &document{raw: raw}
 	input, enc, err := decodeInput(raw)
@@ -180,14 +195,229 @@ func parseDocument(raw []byte) (*document, error) {
 		return nil, &xmlError{msg: err.Error()}
 	}
 	doc.encoding = enc
+	if !isUTF16Prefix(raw) {
+		if input, err = toUTF8(input, enc); err != nil {
+			return nil, err
+		}
+	}
+	if input, err = checkXMLDecl(input); err != nil {
+		return nil, err
+	}
+	nul, err := checkChars(input)
+	if err != nil {
+		return nil, err
+	}
+	if nul >= 0 {
+		input = input[:nul]
+	}
 	p := treeParser{doc: doc, input: input}
 	// Size the first chunk from the input: real events have roughly one node
 	// per 25 bytes.
 	p.slab.chunk = make([]node, 0, min(max(len(input)/25, 32), 1024))
 	if err := p.run(); err != nil {
+		if nul >= 0 {
+			// The NUL came before the end of the root element.
+			return nil, &xmlError{line: lineAt(input, nul), msg: "illegal character code U+0000"}
+		}
 		return nil, err
 	}
 	return doc, nil
+}
+
+// isUTF16Prefix reports whether decodeInput reads raw as UTF-16.
+func isUTF16Prefix(raw []byte) bool {
+	return bytes.HasPrefix(raw, []byte{0xFE, 0xFF}) || bytes.HasPrefix(raw, []byte{0xFF, 0xFE}) ||
+		bytes.HasPrefix(raw, []byte{0, '<', 0, '?'}) || bytes.HasPrefix(raw, []byte{'<', 0, '?', 0})
+}
+
+// toUTF8 converts input from the declared single-byte encoding, so that the
+// decoder reads (and reports offsets into) the same bytes as the tree.
+func toUTF8(input []byte, enc string) ([]byte, error) {
+	switch enc {
+	case "", "utf-8", "utf8":
+		return input, nil
+	}
+	r, err := charsetReader(enc, bytes.NewReader(input))
+	if err != nil {
+		return nil, &xmlError{line: 1, msg: err.Error()}
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, &xmlError{line: lineAt(out, len(out)), msg: err.Error()}
+	}
+	return out, nil
+}
+
+// lineAt returns the line number of offset i in b.
+func lineAt(b []byte, i int) int {
+	return 1 + bytes.Count(b[:min(i, len(b))], []byte{'\n'})
+}
+
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// checkXMLDecl checks the XML declaration, if there is one, as libxml2 does
+// (XML 1.0 section 2.8): version first, then optional encoding and
+// standalone, nothing else. libxml2 accepts any 1.x version and parses it as
+// 1.0; encoding/xml refuses anything but 1.0, so such a version is blanked
+// out in a copy (the raw bytes are never changed).
+func checkXMLDecl(input []byte) ([]byte, error) {
+	if len(input) < 6 || !bytes.HasPrefix(input, []byte("<?xml")) || !(isXMLSpace(input[5]) || input[5] == '?') {
+		return input, nil
+	}
+	end := bytes.Index(input, []byte("?>"))
+	if end < 0 {
+		return nil, &xmlError{line: 1, msg: "XML declaration not closed"}
+	}
+	decl := input[5:end]
+	bad := func(what string) error {
+		return &xmlError{line: 1, msg: "malformed XML declaration: " + what}
+	}
+	pos, nameStart := 0, 0
+	// attr reads ws+ name ws* = ws* quoted-value, returning name and value.
+	attr := func() (string, string, bool) {
+		start := pos
+		for pos < len(decl) && isXMLSpace(decl[pos]) {
+			pos++
+		}
+		if pos == start || pos == len(decl) {
+			pos = start
+			return "", "", false
+		}
+		n0 := pos
+		nameStart = n0
+		for pos < len(decl) && decl[pos] != '=' && !isXMLSpace(decl[pos]) {
+			pos++
+		}
+		name := string(decl[n0:pos])
+		for pos < len(decl) && isXMLSpace(decl[pos]) {
+			pos++
+		}
+		if pos == len(decl) || decl[pos] != '=' {
+			return name, "", false
+		}
+		pos++
+		for pos < len(decl) && isXMLSpace(decl[pos]) {
+			pos++
+		}
+		if pos == len(decl) || (decl[pos] != '"' && decl[pos] != '\'') {
+			return name, "", false
+		}
+		q := decl[pos]
+		pos++
+		v0 := pos
+		for pos < len(decl) && decl[pos] != q {
+			pos++
+		}
+		if pos == len(decl) {
+			return name, "", false
+		}
+		v := string(decl[v0:pos])
+		pos++
+		return name, v, true
+	}
+	name, version, ok := attr()
+	if !ok || name != "version" {
+		return nil, bad("version expected first")
+	}
+	vstart, vend := 5+nameStart, 5+pos // version="1.x" is input[vstart:vend]
+	if !validVersionNum(version) {
+		return nil, bad(fmt.Sprintf("version %q", version))
+	}
+	if !strings.HasPrefix(version, "1.") {
+		return nil, &xmlError{line: 1, msg: fmt.Sprintf("unsupported XML version %q", version)}
+	}
+	seen := ""
+	for {
+		save := pos
+		name, v, ok := attr()
+		if !ok {
+			if name != "" {
+				return nil, bad("attribute " + name)
+			}
+			pos = save
+			break
+		}
+		switch {
+		case name == "encoding" && seen == "" && validEncName(v):
+			seen = "encoding"
+		case name == "standalone" && seen != "standalone" && (v == "yes" || v == "no"):
+			seen = "standalone"
+		default:
+			return nil, bad(fmt.Sprintf("%s=%q", name, v))
+		}
+	}
+	for pos < len(decl) && isXMLSpace(decl[pos]) {
+		pos++
+	}
+	if pos != len(decl) {
+		return nil, bad("unexpected text")
+	}
+	if version != "1.0" {
+		// Blank out version="1.x": same length, so offsets and lines stay.
+		cp := append([]byte(nil), input...)
+		for i := vstart; i < vend; i++ {
+			cp[i] = ' '
+		}
+		return cp, nil
+	}
+	return input, nil
+}
+
+// validVersionNum reports whether v has the form digits.digits.
+func validVersionNum(v string) bool {
+	a, b, ok := strings.Cut(v, ".")
+	return ok && a != "" && b != "" && strings.Trim(a, "0123456789") == "" && strings.Trim(b, "0123456789") == ""
+}
+
+// validEncName checks the EncName production of XML 1.0.
+func validEncName(v string) bool {
+	if v == "" || !('a' <= v[0]|0x20 && v[0]|0x20 <= 'z') {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkChars checks that input is UTF-8 made of XML 1.0 characters
+// (section 2.2). A NUL byte is reported by its offset, not as an error:
+// libxml2 ends the document there, which is harmless after the root element
+// and an error anywhere else (parseDocument decides). -1 means no NUL.
+func checkChars(input []byte) (int, error) {
+	for i := 0; i < len(input); {
+		// Fast path: eight ASCII bytes, none below 0x20.
+		if i+8 <= len(input) {
+			x := binary.LittleEndian.Uint64(input[i:])
+			if (x|(x-0x2020202020202020))&0x8080808080808080 == 0 {
+				i += 8
+				continue
+			}
+		}
+		c := input[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 || c == '\n' || c == '\t' || c == '\r' {
+				i++
+				continue
+			}
+			if c == 0 {
+				return i, nil
+			}
+			return -1, &xmlError{line: lineAt(input, i), msg: fmt.Sprintf("illegal character code %U", rune(c))}
+		}
+		r, size := utf8.DecodeRune(input[i:])
+		if r == utf8.RuneError && size == 1 {
+			return -1, &xmlError{line: lineAt(input, i), msg: "invalid UTF-8 (or bytes not valid in the declared encoding)"}
+		}
+		if r == 0xFFFE || r == 0xFFFF {
+			return -1, &xmlError{line: lineAt(input, i), msg: fmt.Sprintf("illegal character code %U", r)}
+		}
+		i += size
+	}
+	return -1, nil
 }
 
 type treeParser struct {
@@ -247,7 +477,8 @@ func (p *treeParser) resolve(prefix string) (string, bool) {
 func (p *treeParser) run() error {
 	d := xml.NewDecoder(bytes.NewReader(p.input))
 	d.Strict = true
-	d.CharsetReader = charsetReader
+	// parseDocument has already converted the input to UTF-8.
+	d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
 	root, _ := p.newNode(rootNode, nil, 1)
 	p.doc.root = root
 	cur := root
@@ -291,8 +522,35 @@ func (p *treeParser) run() error {
 			if err != nil {
 				return err
 			}
+			if strings.IndexByte(t.Name.Local, ':') >= 0 {
+				return &xmlError{line: line, msg: fmt.Sprintf("bad qualified name %q", t.Name.Local)}
+			}
+			if len(t.Attr) > 1 && !attrsSpaced(p.input[offset:d.InputOffset()]) {
+				return &xmlError{line: line, msg: "attributes must be separated by white space"}
+			}
+			for i := range t.Attr {
+				if strings.IndexByte(t.Attr[i].Name.Local, ':') >= 0 || t.Attr[i].Name.Local == "" {
+					return &xmlError{line: line, msg: fmt.Sprintf("bad qualified attribute name %q", qname(t.Attr[i].Name))}
+				}
+			}
+			for i := range t.Attr {
+				if hasLiteralSpace(t.Attr[i].Value) {
+					normalizeAttrs(p.input[offset:d.InputOffset()], t.Attr)
+					break
+				}
+			}
+			for i, a := range t.Attr {
+				for _, b := range t.Attr[:i] {
+					if b.Name == a.Name {
+						return &xmlError{line: line, msg: fmt.Sprintf("attribute %s redefined", qname(a.Name))}
+					}
+				}
+			}
 			nb := len(p.bindings)
 			for _, a := range t.Attr {
+				if (a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns") && !validNSBinding(a.Name.Local, a.Value, a.Name.Space == "") {
+					return &xmlError{line: line, msg: fmt.Sprintf("bad namespace declaration %s=%q", qname(a.Name), a.Value)}
+				}
 				switch {
 				case a.Name.Space == "" && a.Name.Local == "xmlns":
 					p.bindings = append(p.bindings, nsDecl{"", a.Value})
@@ -312,14 +570,9 @@ func (p *treeParser) run() error {
 			}
 			n.space = uri
 			var lastAttr *node
-			for i, a := range t.Attr {
+			for _, a := range t.Attr {
 				if (a.Name.Space == "" && a.Name.Local == "xmlns") || a.Name.Space == "xmlns" {
 					continue
-				}
-				for _, b := range t.Attr[:i] {
-					if b.Name == a.Name {
-						return &xmlError{line: line, msg: fmt.Sprintf("attribute %s redefined", qname(a.Name))}
-					}
 				}
 				an, err := p.newNode(attributeNode, n, line)
 				if err != nil {
@@ -374,6 +627,9 @@ func (p *treeParser) run() error {
 				}
 				continue
 			}
+			if len(t) == 0 {
+				continue
+			}
 			if len(p.text) == 0 {
 				n, err := p.newNode(textNode, cur, line)
 				if err != nil {
@@ -388,7 +644,7 @@ func (p *treeParser) run() error {
 			if err != nil {
 				return err
 			}
-			n.data = string(t)
+			n.data = string(normalizeNewlines(t))
 			appendChild(cur, n)
 		case xml.ProcInst:
 			if t.Target == "xml" {
@@ -405,10 +661,13 @@ func (p *treeParser) run() error {
 				return err
 			}
 			n.local = t.Target
-			n.data = strings.TrimLeft(string(t.Inst), " \t\r\n")
+			n.data = strings.TrimLeft(string(normalizeNewlines(t.Inst)), " \t\n")
 			appendChild(cur, n)
 		case xml.Directive:
-			return &xmlError{line: line, msg: errDoctype.Error()}
+			if cur == root && !seenRoot && bytes.HasPrefix(t, []byte("DOCTYPE")) {
+				return &xmlError{line: line, msg: errDoctype.Error(), doctype: true}
+			}
+			return &xmlError{line: line, msg: "markup declaration not allowed here"}
 		}
 	}
 	if err := p.flushText(); err != nil {
@@ -437,4 +696,152 @@ func qname(n xml.Name) string {
 		return n.Local
 	}
 	return n.Space + ":" + n.Local
+}
+
+// normalizeNewlines turns CR LF and lone CR into LF (XML 1.0 section 2.11),
+// which encoding/xml does for text but not for comments and PIs.
+func normalizeNewlines(b []byte) []byte {
+	if bytes.IndexByte(b, '\r') < 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\r' {
+			out = append(out, '\n')
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return out
+}
+
+// validNSBinding applies the constraints of Namespaces in XML 1.0 section 3
+// on a declaration (prefix is "" for the default namespace).
+func validNSBinding(prefix, uri string, isDefault bool) bool {
+	switch {
+	case isDefault:
+		return uri != xmlNamespaceURI && uri != xmlnsNamespaceURI
+	case prefix == "xmlns":
+		return false
+	case prefix == "xml":
+		return uri == xmlNamespaceURI
+	}
+	return uri != xmlNamespaceURI && uri != xmlnsNamespaceURI
+}
+
+// xmlnsNamespaceURI is the namespace no prefix may be bound to.
+const xmlnsNamespaceURI = "http://www.w3.org/2000/xmlns/"
+
+// normalizeAttrs redoes attribute-value normalisation (XML 1.0 section
+// 3.3.3) from the raw start tag, which encoding/xml skips: a literal tab,
+// newline or carriage return (a CR LF pair counting as one) becomes a space,
+// while the same character written as a character reference is kept. attrs
+// are the decoded attributes of tag, in source order; only values that
+// contain one of those characters are rewritten.
+func normalizeAttrs(tag []byte, attrs []xml.Attr) {
+	i := 1
+	for i < len(tag) && !isXMLSpace(tag[i]) && tag[i] != '>' && tag[i] != '/' {
+		i++
+	}
+	for k := 0; k < len(attrs); k++ {
+		// Find the next quoted value.
+		for i < len(tag) && tag[i] != '"' && tag[i] != '\'' {
+			i++
+		}
+		if i >= len(tag) {
+			return
+		}
+		q := tag[i]
+		i++
+		start := i
+		for i < len(tag) && tag[i] != q {
+			i++
+		}
+		if i >= len(tag) {
+			return
+		}
+		raw := tag[start:i]
+		i++
+		if hasLiteralSpace(attrs[k].Value) {
+			attrs[k].Value = normalizeAttrValue(raw)
+		}
+	}
+}
+
+// normalizeAttrValue decodes one raw attribute value, normalising literal
+// white space to spaces and expanding the predefined entities and character
+// references (the decoder has already checked that all of them are valid).
+func normalizeAttrValue(raw []byte) string {
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch c {
+		case '\t', '\n':
+			b.WriteByte(' ')
+		case '\r':
+			b.WriteByte(' ')
+			if i+1 < len(raw) && raw[i+1] == '\n' {
+				i++
+			}
+		case '&':
+			j := bytes.IndexByte(raw[i:], ';')
+			if j < 0 {
+				b.WriteByte(c)
+				continue
+			}
+			ref := string(raw[i+1 : i+j])
+			i += j
+			switch {
+			case strings.HasPrefix(ref, "#x"):
+				n, _ := strconv.ParseUint(ref[2:], 16, 32)
+				b.WriteRune(rune(n))
+			case strings.HasPrefix(ref, "#"):
+				n, _ := strconv.ParseUint(ref[1:], 10, 32)
+				b.WriteRune(rune(n))
+			default:
+				b.WriteString(predefinedEntities[ref])
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+var predefinedEntities = map[string]string{"lt": "<", "gt": ">", "amp": "&", "apos": "'", "quot": "\""}
+
+// attrsSpaced reports whether, in the raw start tag, every attribute value's
+// closing quote is followed by white space, "/" or ">" (XML 1.0 production
+// 40 requires white space between attributes; encoding/xml does not check).
+func attrsSpaced(tag []byte) bool {
+	for i := 0; i < len(tag); i++ {
+		q := tag[i]
+		if q != '"' && q != '\'' {
+			continue
+		}
+		j := bytes.IndexByte(tag[i+1:], q)
+		if j < 0 {
+			return true
+		}
+		i += 1 + j // the closing quote
+		if i+1 < len(tag) {
+			if n := tag[i+1]; !isXMLSpace(n) && n != '/' && n != '>' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasLiteralSpace reports whether s holds a tab, newline or carriage return.
+func hasLiteralSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && (c == '\t' || c == '\n' || c == '\r') {
+			return true
+		}
+	}
+	return false
 }
