@@ -18,8 +18,8 @@ func TestValidateCommand(t *testing.T) {
 		}
 		return p
 	}
-	good := write("a-good.xml", event("", ""))
-	bad := write("b-bad.xml", event("", "<Who><Date>yesterday</Date></Who>"))
+	good := write("a-good.xml", voeDoc("", ""))
+	bad := write("b-bad.xml", voeDoc("", "<Who><Date>yesterday</Date></Who>"))
 	write("c-notes.txt", "not an event")
 
 	cases := []struct {
@@ -88,7 +88,7 @@ func FuzzValidate(f *testing.F) {
 		}
 		f.Add(raw)
 	}
-	f.Add([]byte(event("", "")))
+	f.Add([]byte(voeDoc("", "")))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		doc, _, rej := checkSubmission(raw)
 		if rej == nil || (rej.class != classXMLSyntax && rej.class != classDoctype) {

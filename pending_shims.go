@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 )
@@ -75,48 +73,6 @@ func (w *whitelist) allows(a net.Addr) bool {
 	return false
 }
 func (w *whitelist) String() string { return "" }
-
-type rejection struct{ class, reason string }
-
-func (r *rejection) Error() string   { return r.class + ": " + r.reason }
-func (r *rejection) nakText() string { return r.reason }
-
-var shimIVOID = regexp.MustCompile(`^ivo://[a-zA-Z0-9][\w\-.~*'()]{2,}(/[\w\-.~*'()/]*)?#?([\w\-.~*'()+=/%!$&,;:@?]*)\n?$`)
-
-func parseIVOID(s string) (string, string, string, error) {
-	m := shimIVOID.FindStringSubmatch(s)
-	if m == nil {
-		return "", "", "", errors.New("invalid")
-	}
-	return "", m[1], m[2], nil
-}
-func validIVOID(s string) bool { _, _, _, err := parseIVOID(s); return err == nil }
-
-func checkSubmission(raw []byte) (*document, string, *rejection) {
-	doc, err := parseDocument(raw)
-	if err != nil {
-		if strings.Contains(err.Error(), "DOCTYPE") {
-			return nil, "", &rejection{"doctype-or-entity", err.Error()}
-		}
-		return nil, "", &rejection{"xml-syntax", err.Error()}
-	}
-	role, _ := doc.elem.attr("role")
-	if !isVOEventRole(role) {
-		return doc, "", &rejection{"not-voevent", "role"}
-	}
-	ivorn, ok := doc.elem.attr("ivorn")
-	if !ok {
-		return doc, "", &rejection{"missing-ivorn", "no ivorn"}
-	}
-	_, _, local, err := parseIVOID(ivorn)
-	if err != nil {
-		return doc, ivorn, &rejection{"ivoid", "Invalid IVOID: " + ivorn}
-	}
-	if local == "" {
-		return doc, ivorn, &rejection{"ivoid", "No per-event local ID"}
-	}
-	return doc, ivorn, nil
-}
 
 type xpathExpr struct{}
 

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 )
@@ -51,9 +50,6 @@ func (b *broker) judgeSubmission(raw []byte, peer string) (*transport, *event) {
 	if rej != nil {
 		b.m.rejected.inc(rej.class)
 		if ivorn == "" {
-			ivorn = salvageIvorn(raw)
-		}
-		if ivorn == "" {
 			b.log.Warn("refused a submission with no ivorn to answer; closing", "peer", peer, "reason", rej.Error())
 			return nil, nil
 		}
@@ -81,62 +77,4 @@ func (b *broker) judgeSubmission(raw []byte, peer string) (*transport, *event) {
 	}
 	b.log.Info("accepted event", "peer", peer, "ivorn", ivorn, "role", ev.role, "bytes", len(raw))
 	return newAck(ivorn, b.cfg.localIVO, now), ev
-}
-
-// salvageIvorn reads the root's ivorn from a document the parser refused
-// (not well-formed, or with a DOCTYPE), so the author can still be told why.
-func salvageIvorn(raw []byte) string {
-	i := 0
-	for i < len(raw) {
-		for i < len(raw) && isXMLSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) || raw[i] != '<' {
-			return ""
-		}
-		rest := raw[i:]
-		switch {
-		case len(rest) > 1 && rest[1] == '?':
-			j := indexFrom(raw, i, "?>")
-			if j < 0 {
-				return ""
-			}
-			i = j + 2
-		case len(rest) > 3 && string(rest[:4]) == "<!--":
-			j := indexFrom(raw, i+4, "-->")
-			if j < 0 {
-				return ""
-			}
-			i = j + 3
-		case len(rest) > 1 && rest[1] == '!':
-			// A DOCTYPE, possibly with an internal subset in brackets.
-			depth := 0
-			j := i + 2
-			for ; j < len(raw); j++ {
-				if raw[j] == '[' {
-					depth++
-				} else if raw[j] == ']' {
-					depth--
-				} else if raw[j] == '>' && depth <= 0 {
-					break
-				}
-			}
-			i = j + 1
-		default:
-			_, attrs, _, _, err := scanTag(raw, i)
-			if err != nil {
-				return ""
-			}
-			return attrs["ivorn"]
-		}
-	}
-	return ""
-}
-
-func indexFrom(b []byte, from int, s string) int {
-	j := bytes.Index(b[from:], []byte(s))
-	if j < 0 {
-		return -1
-	}
-	return from + j
 }

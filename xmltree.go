@@ -253,7 +253,6 @@ func lineAt(b []byte, i int) int {
 	return 1 + bytes.Count(b[:min(i, len(b))], []byte{'\n'})
 }
 
-func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // checkXMLDecl checks the XML declaration, if there is one, as libxml2 does
 // (XML 1.0 section 2.8): version first, then optional encoding and
