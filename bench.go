@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -196,11 +197,12 @@ func newBenchRunID() string {
 // part (after '#') of its root's ivorn replaced by bench-RUN-N, every other
 // byte kept.
 type benchTemplate struct {
-	prefix []byte // the event up to the new ivorn's number
-	suffix []byte // the event after the ivorn's value
-	ivornP string // the ivorn (as a parser reads it) up to the number
-	tag    string // "bench-RUN-": the local part up to the number
-	size   int    // the size of event 0
+	prefix  []byte // the event up to the new ivorn's number
+	suffix  []byte // the event after the ivorn's value
+	ivornP  string // the ivorn (as a parser reads it) up to the number
+	originP []byte // ivornP as a Transport message's Origin writes it: "<Origin>" + escaped text
+	tag     string // "bench-RUN-": the local part up to the number
+	size    int    // the size of event 0
 }
 
 // newBenchTemplate finds the root element's ivorn attribute by the light
@@ -233,6 +235,10 @@ func newBenchTemplate(raw []byte, run string) (*benchTemplate, error) {
 	}
 	t := &benchTemplate{tag: "bench-" + run + "-"}
 	t.ivornP = base + "#" + t.tag
+	var o strings.Builder
+	o.WriteString("<Origin>")
+	escapeText(&o, t.ivornP)
+	t.originP = []byte(o.String())
 	var b strings.Builder
 	escapeAttr(&b, t.ivornP)
 	t.prefix = append(append([]byte{}, raw[:start]...), b.String()...)
@@ -246,6 +252,72 @@ func (t *benchTemplate) appendEvent(dst []byte, i int) []byte {
 	dst = append(dst, t.prefix...)
 	dst = strconv.AppendInt(dst, int64(i), 10)
 	return append(dst, t.suffix...)
+}
+
+// isAckFor reports, without parsing, whether reply is an ack of event i
+// written as Comet writes one: root role "ack" and an Origin element that
+// holds exactly the event's ivorn. Anything else goes to parseTransport.
+func (t *benchTemplate) isAckFor(reply []byte, i int) bool {
+	role, _, err := benchRootAttrs(reply)
+	if err != nil || role != "ack" {
+		return false
+	}
+	var tail [24]byte
+	end := append(strconv.AppendInt(tail[:0], int64(i), 10), "</Origin>"...)
+	for rest := reply; ; {
+		k := bytes.Index(rest, t.originP)
+		if k < 0 {
+			return false
+		}
+		rest = rest[k+len(t.originP):]
+		if bytes.HasPrefix(rest, end) {
+			return true
+		}
+	}
+}
+
+// benchRootAttrs finds the root element's un-prefixed role and ivorn
+// attributes by reading only the prolog and the root's start tag: the
+// subscribers' and authors' cheap look at each message.
+func benchRootAttrs(raw []byte) (role, ivorn string, err error) {
+	i := 0
+	if bytes.HasPrefix(raw, []byte{0xEF, 0xBB, 0xBF}) {
+		i = 3
+	}
+	for {
+		for i < len(raw) && isXMLSpace(raw[i]) {
+			i++
+		}
+		rest := raw[i:]
+		var end []byte
+		switch {
+		case len(rest) == 0 || rest[0] != '<':
+			return "", "", errNoRoot
+		case bytes.HasPrefix(rest, []byte("<?")):
+			end = []byte("?>")
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			end = []byte("-->")
+		case bytes.HasPrefix(rest, []byte("<!")):
+			return "", "", errScanDoctype
+		}
+		if end == nil {
+			break
+		}
+		k := bytes.Index(rest[2:], end)
+		if k < 0 {
+			return "", "", errNoRoot
+		}
+		i += 2 + k + len(end)
+	}
+	_, _, _, _, err = scanTagFunc(raw, i, func(k, v []byte) {
+		switch string(k) {
+		case "role":
+			role = unescapeAttr(v)
+		case "ivorn":
+			ivorn = unescapeAttr(v)
+		}
+	})
+	return role, ivorn, err
 }
 
 // ivorn is the IVOID of event i as a broker reads it.
@@ -315,6 +387,9 @@ func (r *benchRun) connDeadline() time.Time {
 // fail records a failed submission of a counted event.
 // The first error is kept whether the event was counted or not.
 func (r *benchRun) fail(i int, kind string, err error) {
+	if !time.Now().Before(r.deadline) && errors.Is(err, os.ErrDeadlineExceeded) {
+		kind = "cut off by --timeout"
+	}
 	counted := r.counted(i)
 	if counted {
 		r.errs.Add(1)
@@ -369,6 +444,12 @@ func (r *benchRun) submit(ctx context.Context, i int, buf []byte, hist *benchHis
 		r.sent.Add(1)
 	}
 	conn, err := r.dial(ctx)
+	if err != nil && ctx.Err() != nil {
+		if counted {
+			r.sent.Add(-1) // stopped before it was sent
+		}
+		return buf
+	}
 	if err != nil {
 		fails := r.dialFails.Add(1)
 		if r.connected.Load() == 0 && fails >= int64(r.cfg.authors) {
@@ -398,6 +479,14 @@ func (r *benchRun) submit(ctx context.Context, i int, buf []byte, hist *benchHis
 		return buf
 	}
 	lat := time.Duration(r.now() - sent)
+	if r.tmpl.isAckFor(reply, i) {
+		if counted {
+			r.accepted.Add(1)
+			hist.record(lat)
+			r.done()
+		}
+		return buf
+	}
 	tr, err := parseTransport(reply)
 	if err != nil {
 		r.fail(i, "reply", err)
@@ -491,40 +580,55 @@ type benchSub struct {
 func (r *benchRun) runSubscriber(s *benchSub) {
 	defer close(s.done)
 	br := bufio.NewReaderSize(s.conn, 64<<10)
-	s.conn.SetReadDeadline(r.deadline)
+	bw := bufio.NewWriterSize(s.conn, 16<<10)
+	// The read deadline is a safety net: the run closes the connection.
+	s.conn.SetReadDeadline(r.deadline.Add(r.cfg.connTimeout))
 	reply := func(t *transport) bool {
-		s.conn.SetWriteDeadline(r.connDeadline())
-		if err := writeFrame(s.conn, t.marshal()); err != nil {
+		s.conn.SetWriteDeadline(time.Now().Add(r.cfg.connTimeout))
+		if err := writeFrame(bw, t.marshal()); err != nil {
+			s.err = err
+			return false
+		}
+		return true
+	}
+	flush := func() bool {
+		s.conn.SetWriteDeadline(time.Now().Add(r.cfg.connTimeout))
+		if err := bw.Flush(); err != nil {
 			s.err = err
 			return false
 		}
 		return true
 	}
 	for {
+		// Replies are written in batches: flush before a read could block.
+		if bw.Buffered() > 0 && !benchFrameBuffered(br) && !flush() {
+			return
+		}
 		msg, err := readFrame(br, defaultMaxMessageSize)
 		if err != nil {
 			s.err = err
 			return
 		}
 		at := r.now()
-		ri, err := scanRoot(msg)
+		role, ivorn, err := benchRootAttrs(msg)
 		if err != nil {
 			continue // unparsable: ignored, as Comet's subscriber does
 		}
 		switch {
-		case isVOEventRole(ri.role):
-			r.receipt(s, ri.ivorn, at)
-			if !reply(newAck(ri.ivorn, "", time.Now())) {
+		case isVOEventRole(role):
+			r.receipt(s, ivorn, at)
+			if !reply(newAck(ivorn, "", time.Now())) {
 				return
 			}
-		case isTransportRole(ri.role):
+		case isTransportRole(role):
 			tr, err := parseTransport(msg)
 			if err != nil {
 				continue
 			}
 			switch tr.role {
 			case "authenticate":
-				if !reply(newAuthenticateResponse(tr.origin, "", purposeTest, r.cfg.filters, time.Now())) {
+				// Flushed at once, so that the filters are in place before the run.
+				if !reply(newAuthenticateResponse(tr.origin, "", purposeTest, r.cfg.filters, time.Now())) || !flush() {
 					return
 				}
 				s.authed.Store(true)
@@ -536,6 +640,17 @@ func (r *benchRun) runSubscriber(s *benchSub) {
 			}
 		}
 	}
+}
+
+// benchFrameBuffered reports whether a whole frame is already buffered in br,
+// so that reading it will not block.
+func benchFrameBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 4 {
+		return false
+	}
+	hdr, _ := br.Peek(4)
+	return uint64(n) >= 4+uint64(binary.BigEndian.Uint32(hdr))
 }
 
 // receipt records that subscriber s received the event called ivorn at.
@@ -658,6 +773,9 @@ func runBenchLoad(ctx context.Context, cfg *benchConfig, tmpl *benchTemplate, st
 			select {
 			case <-s.done:
 				rep.Delivery.Dropped++
+				if rep.Delivery.DropReason == "" && s.err != nil {
+					rep.Delivery.DropReason = s.err.Error()
+				}
 			default:
 			}
 			s.conn.Close()

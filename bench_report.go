@@ -317,7 +317,8 @@ type benchSubscriberReport struct {
 	Duplicates    int64   `json:"duplicates"`   // events received more than once, over all subscribers
 	Unexpected    int64   `json:"unexpected"`   // events received that this run did not count (other traffic, warm-up)
 	Dropped       int     `json:"dropped"`      // subscribers whose connection ended before the run did
-	Iamalive      int64   `json:"iamalive"`     // iamalive messages answered
+	DropReason    string  `json:"drop_reason,omitempty"`
+	Iamalive      int64   `json:"iamalive"` // iamalive messages answered
 }
 
 // benchReport is the whole result of a run; the JSON line is this struct.
@@ -390,6 +391,9 @@ func (r *benchReport) writeTable(w io.Writer) {
 		d := r.Delivery
 		fmt.Fprintf(w, "  %-18s %d connected, %d authenticated, %d dropped, %d iamalive answered\n",
 			"subscribers", d.Connected, d.Authenticated, d.Dropped, d.Iamalive)
+		if d.DropReason != "" {
+			fmt.Fprintf(w, "  %-18s %s\n", "first drop", d.DropReason)
+		}
 		fmt.Fprintf(w, "  %-18s received min %d / max %d of %d expected each (%.1f %%), %d duplicates, %d other\n",
 			"delivery", d.ReceivedMin, d.ReceivedMax, d.Expected, 100*d.Completeness, d.Duplicates, d.Unexpected)
 	}

@@ -346,6 +346,9 @@ func TestBenchMisbehavingBrokers(t *testing.T) {
 			if rep.TimedOut != tc.timedOut {
 				t.Errorf("timed out %v, want %v", rep.TimedOut, tc.timedOut)
 			}
+			if tc.timedOut && rep.ErrorKinds["cut off by --timeout"] != tc.errors {
+				t.Errorf("error kinds %v, want %d cut off by --timeout", rep.ErrorKinds, tc.errors)
+			}
 			if tc.naks > 0 && rep.NakReasons["test says no"] != tc.naks {
 				t.Errorf("nak reasons %v", rep.NakReasons)
 			}
@@ -611,5 +614,56 @@ func TestBenchRateCap(t *testing.T) {
 	}
 	if rep.AcceptedRate > 450 {
 		t.Errorf("rate %.1f/s exceeds the cap of 400/s", rep.AcceptedRate)
+	}
+}
+
+func TestBenchRootAttrs(t *testing.T) {
+	cases := []struct {
+		name, raw   string
+		role, ivorn string
+		ok          bool
+	}{
+		{"event", `<?xml version="1.0"?><voe:VOEvent ivorn="ivo://a/b#c" role="test"><x/></voe:VOEvent>`, "test", "ivo://a/b#c", true},
+		{"BOM, comment and PI first", "\xEF\xBB\xBF<?xml version='1.0'?>\n<!-- a -> b -->\n<?pi x?>\n<V role='utility' ivorn='ivo://a&amp;b'/>", "utility", "ivo://a&b", true},
+		{"prefixed attributes ignored", `<V x:role="ack" role="observation"/>`, "observation", "", true},
+		{"transport", string(newAck("ivo://a/b#1", "", time.Unix(0, 0)).marshal()), "ack", "", true},
+		{"doctype", `<!DOCTYPE x><V role="test"/>`, "", "", false},
+		{"text first", `hello <V/>`, "", "", false},
+		{"unterminated comment", `<!-- <V role="test"/>`, "", "", false},
+		{"empty", ``, "", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			role, ivorn, err := benchRootAttrs([]byte(tc.raw))
+			if (err == nil) != tc.ok || role != tc.role || ivorn != tc.ivorn {
+				t.Errorf("got %q %q %v, want %q %q ok %v", role, ivorn, err, tc.role, tc.ivorn, tc.ok)
+			}
+		})
+	}
+}
+
+func TestBenchIsAckFor(t *testing.T) {
+	tmpl, err := newBenchTemplate([]byte(`<V ivorn="ivo://a/b&amp;c#x" role="test"/>`), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cases := []struct {
+		name  string
+		reply []byte
+		want  bool
+	}{
+		{"ack", newAck(tmpl.ivorn(12), "ivo://broker", now).marshal(), true},
+		{"ack of another event", newAck(tmpl.ivorn(123), "ivo://broker", now).marshal(), false},
+		{"ack of a prefix", newAck(tmpl.ivorn(1), "ivo://broker", now).marshal(), false},
+		{"nak", newNak(tmpl.ivorn(12), "ivo://broker", "no", now).marshal(), false},
+		{"not XML", []byte("<Origin>ivo://a/b&amp;c#bench-r-12</Origin>"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tmpl.isAckFor(tc.reply, 12); got != tc.want {
+				t.Errorf("isAckFor = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
