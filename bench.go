@@ -843,6 +843,9 @@ func runBenchLoad(ctx context.Context, cfg *benchConfig, tmpl *benchTemplate, st
 	}
 	rep.AckLatency = r.ackHist.summary()
 
+	if len(subs) == 0 {
+		expected = 0
+	}
 	var receipts benchHist
 	d := &rep.Delivery
 	d.Connected = len(subs)
