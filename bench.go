@@ -424,7 +424,8 @@ func (r *benchRun) dial(ctx context.Context) (net.Conn, error) {
 		n := r.srcNext.Add(1) % 253
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+n))}
 		c, err := d.DialContext(ctx, "tcp", r.addr)
-		if err == nil || ctx.Err() != nil {
+		var se *os.SyscallError
+		if err == nil || !errors.As(err, &se) || se.Syscall != "bind" {
 			return c, err
 		}
 		d.LocalAddr = nil
@@ -511,7 +512,7 @@ func (r *benchRun) submit(ctx context.Context, i int, buf []byte, hist *benchHis
 			reason = "(no reason given)"
 		}
 		r.mu.Lock()
-		if len(r.nakReasons) < 20 {
+		if _, known := r.nakReasons[reason]; known || len(r.nakReasons) < 20 {
 			r.nakReasons[reason]++
 		} else {
 			r.nakReasons["(other reasons)"]++
@@ -532,6 +533,7 @@ func (r *benchRun) runAuthors(ctx context.Context, from, to int) {
 		wg.Go(func() {
 			var hist benchHist
 			buf := make([]byte, 0, 4+r.tmpl.size+20)
+		events:
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= to {
@@ -545,7 +547,7 @@ func (r *benchRun) runAuthors(ctx context.Context, from, to int) {
 						case <-t.C:
 						case <-ctx.Done():
 							t.Stop()
-							return
+							break events
 						}
 					}
 				}
