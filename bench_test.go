@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -447,6 +450,23 @@ func TestBenchEventFile(t *testing.T) {
 	}
 }
 
+func TestBenchNoSuchPID(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("--pid reads /proc")
+	}
+	b := startBenchFakeBroker(t, "ack", nil)
+	// Above the kernel's largest pid_max (2^22), so no process has it.
+	code, out, errOut := runBenchArgs(t, "--pid", "2147483647", "-s", "0", "--target", b.recv.Addr().String())
+	if code != exitFail || out != "" || !strings.Contains(errOut, "broker pid 2147483647") {
+		t.Errorf("exit %d stdout %q stderr %q, want %d and one error line", code, out, errOut, exitFail)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.ivorns) != 0 {
+		t.Errorf("submitted %d events with a bad --pid", len(b.ivorns))
+	}
+}
+
 func TestBenchTemplate(t *testing.T) {
 	median := medianEvent(t)
 	cases := []struct {
@@ -665,5 +685,34 @@ func TestBenchIsAckFor(t *testing.T) {
 				t.Errorf("isAckFor = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestBenchReadFrame(t *testing.T) {
+	long := bytes.Repeat([]byte("y"), 50)
+	input := append(append(append(frame([]byte("abc")), frame(long)...), frame([]byte("de"))...), frame(nil)...)
+	input = append(input, 0, 0, 1, 0)
+	br := bufio.NewReader(bytes.NewReader(input))
+	var buf []byte
+	for _, want := range [][]byte{[]byte("abc"), long, []byte("de")} {
+		got, err := benchReadFrame(br, buf, 100)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("got %q, %v; want %q", got, err, want)
+		}
+		buf = got
+	}
+	if _, err := benchReadFrame(br, buf, 100); !errors.Is(err, errEmptyFrame) {
+		t.Errorf("zero length: %v", err)
+	}
+	if _, err := benchReadFrame(br, buf, 100); !errors.Is(err, errFrameTooLarge) {
+		t.Errorf("256 bytes over a limit of 100: %v", err)
+	}
+	br = bufio.NewReader(bytes.NewReader(frame(long)[:20]))
+	if _, err := benchReadFrame(br, nil, 100); err != io.ErrUnexpectedEOF {
+		t.Errorf("cut short: %v", err)
+	}
+	br = bufio.NewReader(bytes.NewReader(nil))
+	if _, err := benchReadFrame(br, nil, 100); err != io.EOF {
+		t.Errorf("clean end: %v", err)
 	}
 }
