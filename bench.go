@@ -348,9 +348,10 @@ type benchRun struct {
 	addr     string // resolved receiver address
 	spread   atomic.Bool
 	srcNext  atomic.Uint32
-	base     time.Time      // time origin of sendAt and receipts (monotonic)
-	deadline time.Time      // the run's --timeout
-	sendAt   []atomic.Int64 // per event: nanoseconds since base, plus one (0: not sent)
+	runCtx   context.Context // ends at --timeout or on an interrupt
+	base     time.Time       // time origin of sendAt and receipts (monotonic)
+	deadline time.Time       // the run's --timeout
+	sendAt   []atomic.Int64  // per event: nanoseconds since base, plus one (0: not sent)
 
 	connected atomic.Int64 // author connections that were established
 	dialFails atomic.Int64
@@ -374,6 +375,12 @@ func (r *benchRun) now() int64 { return int64(time.Since(r.base)) }
 
 func (r *benchRun) counted(i int) bool { return i >= r.cfg.warmup }
 
+// stopped reports whether the phase has ended: ctx is done or the run's
+// deadline has passed (deadlines on sockets can fire before ctx's timer).
+func (r *benchRun) stopped(ctx context.Context) bool {
+	return ctx.Err() != nil || !time.Now().Before(r.deadline)
+}
+
 // connDeadline is the deadline of one connection step: --conn-timeout from
 // now, but never past the run's deadline.
 func (r *benchRun) connDeadline() time.Time {
@@ -387,8 +394,8 @@ func (r *benchRun) connDeadline() time.Time {
 // fail records a failed submission of a counted event.
 // The first error is kept whether the event was counted or not.
 func (r *benchRun) fail(i int, kind string, err error) {
-	if !time.Now().Before(r.deadline) && errors.Is(err, os.ErrDeadlineExceeded) {
-		kind = "cut off by --timeout"
+	if r.stopped(r.runCtx) && errors.Is(err, os.ErrDeadlineExceeded) {
+		kind = "cut off by --timeout or interrupt"
 	}
 	counted := r.counted(i)
 	if counted {
@@ -445,7 +452,7 @@ func (r *benchRun) submit(ctx context.Context, i int, buf []byte, hist *benchHis
 		r.sent.Add(1)
 	}
 	conn, err := r.dial(ctx)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && r.stopped(ctx) {
 		if counted {
 			r.sent.Add(-1) // stopped before it was sent
 		}
@@ -462,6 +469,8 @@ func (r *benchRun) submit(ctx context.Context, i int, buf []byte, hist *benchHis
 	r.connected.Add(1)
 	defer conn.Close()
 	conn.SetDeadline(r.connDeadline())
+	// An interrupt (or the end of the run) ends the wait for the reply at once.
+	defer context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })()
 	buf = append(buf[:0], 0, 0, 0, 0)
 	buf = r.tmpl.appendEvent(buf, i)
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
@@ -534,7 +543,7 @@ func (r *benchRun) runAuthors(ctx context.Context, from, to int) {
 			var hist benchHist
 			buf := make([]byte, 0, 4+r.tmpl.size+20)
 		events:
-			for ctx.Err() == nil {
+			for !r.stopped(ctx) {
 				i := int(next.Add(1) - 1)
 				if i >= to {
 					break
@@ -766,7 +775,7 @@ func runBenchLoad(ctx context.Context, cfg *benchConfig, tmpl *benchTemplate, st
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	total := cfg.warmup + cfg.events
-	r := &benchRun{cfg: cfg, tmpl: tmpl, base: time.Now(), deadline: deadline,
+	r := &benchRun{cfg: cfg, tmpl: tmpl, runCtx: ctx, base: time.Now(), deadline: deadline,
 		sendAt: make([]atomic.Int64, total), nakReasons: map[string]int64{}, errKinds: map[string]int64{}}
 
 	ta, err := net.ResolveTCPAddr("tcp", cfg.target)

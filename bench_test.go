@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -349,8 +350,8 @@ func TestBenchMisbehavingBrokers(t *testing.T) {
 			if rep.TimedOut != tc.timedOut {
 				t.Errorf("timed out %v, want %v", rep.TimedOut, tc.timedOut)
 			}
-			if tc.timedOut && rep.ErrorKinds["cut off by --timeout"] != tc.errors {
-				t.Errorf("error kinds %v, want %d cut off by --timeout", rep.ErrorKinds, tc.errors)
+			if tc.timedOut && rep.ErrorKinds["cut off by --timeout or interrupt"] != tc.errors {
+				t.Errorf("error kinds %v, want %d cut off", rep.ErrorKinds, tc.errors)
 			}
 			if tc.naks > 0 && rep.NakReasons["test says no"] != tc.naks {
 				t.Errorf("nak reasons %v", rep.NakReasons)
@@ -714,5 +715,28 @@ func TestBenchReadFrame(t *testing.T) {
 	br = bufio.NewReader(bytes.NewReader(nil))
 	if _, err := benchReadFrame(br, nil, 100); err != io.EOF {
 		t.Errorf("clean end: %v", err)
+	}
+}
+
+func TestBenchInterrupt(t *testing.T) {
+	b := startBenchFakeBroker(t, "silent", nil)
+	tmpl, err := newBenchTemplate(medianEvent(t), "int")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := benchConfig{events: 4, authors: 2, target: b.recv.Addr().String(),
+		timeout: time.Minute, connTimeout: time.Minute, settle: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	rep, err := runBenchLoad(ctx, &cfg, tmpl, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("an interrupted run took %v to stop", el)
+	}
+	if rep.Sent != 2 || rep.ErrorKinds["cut off by --timeout or interrupt"] != 2 {
+		t.Errorf("sent %d, errors %v (%s): want the 2 in flight cut off", rep.Sent, rep.ErrorKinds, rep.FirstError)
 	}
 }
