@@ -740,3 +740,18 @@ func TestBenchInterrupt(t *testing.T) {
 		t.Errorf("sent %d, errors %v (%s): want the 2 in flight cut off", rep.Sent, rep.ErrorKinds, rep.FirstError)
 	}
 }
+
+func TestAppendBenchAck(t *testing.T) {
+	for _, ivorn := range []string{"ivo://nasa.gsfc.gcn/MAXI#bench-r-12", "ivo://a/b&c<d>e\r#f", ""} {
+		t.Run(ivorn, func(t *testing.T) {
+			var stamp benchStamp
+			got := appendBenchAck([]byte("keep"), ivorn, &stamp)
+			var want bytes.Buffer
+			want.WriteString("keep")
+			writeFrame(&want, newAck(ivorn, "", time.Unix(stamp.sec, 0)).marshal())
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("got\n%q\nwant\n%q", got, want.Bytes())
+			}
+		})
+	}
+}
