@@ -113,6 +113,7 @@ echo "soak: starting $COMET on 127.0.0.1:$RECEIVE_PORT (receive) :$BROADCAST_POR
 "$COMET" --receive="tcp:$RECEIVE_PORT:interface=127.0.0.1" \
 	--broadcast="tcp:$BROADCAST_PORT:interface=127.0.0.1" \
 	--local-ivo=ivo://comet.soak/broker \
+	--broadcast-test-interval=30 \
 	--eventdb="$tmp/eventdb" \
 	--http="127.0.0.1:$HTTP_PORT" \
 	--author-whitelist=127.0.0.0/8 --subscriber-whitelist=127.0.0.0/8 \
