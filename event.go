@@ -105,13 +105,18 @@ func scanRoot(raw []byte) (rootInfo, error) {
 		break
 	}
 	ri.start = i
-	name, attrs, selfClosing, next, err := scanTag(raw, i)
+	name, _, selfClosing, next, err := scanTagFunc(raw, i, func(k, v []byte) {
+		switch {
+		case string(k) == "role" && !ri.hasRole:
+			ri.role, ri.hasRole = unescapeAttr(v), true
+		case string(k) == "ivorn" && !ri.hasIvorn:
+			ri.ivorn, ri.hasIvorn = unescapeAttr(v), true
+		}
+	})
 	if err != nil {
 		return ri, err
 	}
 	ri.name = name
-	ri.role, ri.hasRole = attrs["role"]
-	ri.ivorn, ri.hasIvorn = attrs["ivorn"]
 	if selfClosing {
 		ri.end = next
 		return ri, nil
@@ -155,7 +160,7 @@ func scanRoot(raw []byte) (rootInfo, error) {
 		case bytes.HasPrefix(rest, []byte("<!")):
 			return ri, errScanDoctype
 		default:
-			_, _, sc, n, err := scanTagNoAttrs(raw, i)
+			sc, n, err := skipTag(raw, i)
 			if err != nil {
 				return ri, err
 			}
@@ -171,26 +176,32 @@ func scanRoot(raw []byte) (rootInfo, error) {
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-// scanTag reads the start tag at raw[i] ('<'), returning its name, its
-// un-prefixed attributes (entity references resolved), whether it closes
-// itself, and the index just after its '>'.
-func scanTag(raw []byte, i int) (string, map[string]string, bool, int, error) {
-	attrs := map[string]string{}
-	name, _, sc, next, err := scanTagFunc(raw, i, func(k, v []byte) {
-		if _, dup := attrs[string(k)]; !dup {
-			attrs[string(k)] = unescapeAttr(v)
+// skipTag passes over the start tag at raw[i] without reading it: it says
+// whether the tag closes itself and where it ends.
+func skipTag(raw []byte, i int) (selfClosing bool, next int, err error) {
+	j := i + 1
+	for j < len(raw) {
+		switch raw[j] {
+		case '"', '\'':
+			k := bytes.IndexByte(raw[j+1:], raw[j])
+			if k < 0 {
+				return false, 0, errUnterminated
+			}
+			j += k + 2
+		case '>':
+			return raw[j-1] == '/', j + 1, nil
+		default:
+			j++
 		}
-	})
-	return name, attrs, sc, next, err
-}
-
-func scanTagNoAttrs(raw []byte, i int) (string, map[string]string, bool, int, error) {
-	name, _, sc, next, err := scanTagFunc(raw, i, nil)
-	return name, nil, sc, next, err
+	}
+	return false, 0, errUnterminated
 }
 
 var errBadTag = errors.New("malformed start tag")
 
+// scanTagFunc reads the start tag at raw[i] ('<'), calling attr for each
+// attribute with its raw value; it returns the tag's name, whether it
+// closes itself, and the index just after its '>'.
 func scanTagFunc(raw []byte, i int, attr func(k, v []byte)) (string, int, bool, int, error) {
 	j := i + 1
 	for j < len(raw) && !isXMLSpace(raw[j]) && raw[j] != '>' && raw[j] != '/' {
