@@ -253,7 +253,6 @@ func lineAt(b []byte, i int) int {
 	return 1 + bytes.Count(b[:min(i, len(b))], []byte{'\n'})
 }
 
-
 // checkXMLDecl checks the XML declaration, if there is one, as libxml2 does
 // (XML 1.0 section 2.8): version first, then optional encoding and
 // standalone, nothing else. libxml2 accepts any 1.x version and parses it as
