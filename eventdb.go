@@ -63,7 +63,7 @@ const (
 	eventSeenRecordLen    = eventRecordHeaderLen + eventSeenPayloadLen
 	maxEventRecordPayload = 4096      // larger lengths are corruption
 	eventDBReadBuffer     = 256 << 10 // replay read buffer
-	eventDBMaxPresize     = 4 << 20   // cap on the table pre-sized from the log size
+	eventDBMaxPresize     = 1 << 20   // cap on the table pre-sized from the log size
 	eventDBMinTableSlots  = 1024      // smallest table
 	eventDBMaxLoadNum     = 4         // grow when n > cap*4/5
 	eventDBMaxLoadDen     = 5         //
@@ -314,8 +314,13 @@ func (db *eventDB) load() error {
 			}
 		}
 	}
+	db.tab.shrinkIfSparse() // the log may have been mostly expired or junk
 	db.size = res.good
 	db.records = res.records + res.corrupt
+	// A compaction that crashed leaves its temporary file; it is never read.
+	if err := os.Remove(filepath.Join(db.dir, eventDBTmpName)); err == nil {
+		db.log.Info("eventdb: removed leftover temporary file of an interrupted compaction", "dir", db.dir)
+	}
 	if err := db.openAppend(); err != nil {
 		return err
 	}

@@ -928,3 +928,15 @@ func BenchmarkEventDBReplay1M(b *testing.B) {
 	}
 	b.ReportMetric(perEntry, "bytes/entry")
 }
+
+func TestEventDBRemovesLeftoverTempFile(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, eventDBTmpName)
+	if err := os.WriteFile(tmp, []byte("half a compaction"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	openTestDB(t, dir, nil, eventDBOptions{})
+	if _, err := os.Stat(tmp); err == nil {
+		t.Error("leftover temporary file kept")
+	}
+}
