@@ -264,7 +264,7 @@ func lockEventDBDir(dir string) (*os.File, error) {
 func (db *eventDB) load() error {
 	now := unixSeconds(db.opts.now())
 	var res eventLogScan
-	var expired, dups int
+	var expired int
 	f, err := os.Open(db.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -284,13 +284,15 @@ func (db *eventDB) load() error {
 			var k eventKey
 			copy(k[:], p[1:17])
 			t := clampSeconds(int64(binary.BigEndian.Uint64(p[17:25])))
+			if t > now {
+				t = now // stamped in the future (the clock was stepped back): count from now
+			}
 			if db.isExpired(t, now) {
 				expired++
 				return
 			}
 			i, found := db.tab.find(&k)
 			if found {
-				dups++
 				if t > db.tab.slots[i].t {
 					db.tab.slots[i].t = t
 				}

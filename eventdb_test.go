@@ -940,3 +940,21 @@ func TestEventDBRemovesLeftoverTempFile(t *testing.T) {
 		t.Error("leftover temporary file kept")
 	}
 }
+
+// TestEventDBFutureRecords: records stamped in the future (the clock was
+// stepped back since) count from the time of opening, so they still expire.
+func TestEventDBFutureRecords(t *testing.T) {
+	dir := t.TempDir()
+	clk := newFakeClock()
+	clk.advance(400 * 24 * time.Hour)
+	writeEvents(t, dir, clk, 3)
+	clk.advance(-400 * 24 * time.Hour)
+	db := openTestDB(t, dir, clk, eventDBOptions{})
+	if got := db.len(); got != 3 {
+		t.Fatalf("len = %d, want 3", got)
+	}
+	clk.advance(defaultEventDBExpiry)
+	if expired, err := db.prune(); err != nil || expired != 3 {
+		t.Errorf("prune = %d, %v; want 3, nil", expired, err)
+	}
+}
