@@ -54,7 +54,7 @@ const (
 	eventDBLockName = "comet-events.lock"
 )
 
-// Log format.
+// Log format and table sizes.
 const (
 	eventDBMagic          = "CMTEVDB1"
 	eventRecordHeaderLen  = 8          // length and CRC
@@ -65,8 +65,8 @@ const (
 	eventDBReadBuffer     = 256 << 10 // replay read buffer
 	eventDBMaxPresize     = 1 << 20   // cap on the table pre-sized from the log size
 	eventDBMinTableSlots  = 1024      // smallest table
-	eventDBMaxLoadNum     = 4         // grow when n > cap*4/5
-	eventDBMaxLoadDen     = 5         //
+	eventDBMaxLoadNum     = 4         // grow when n > cap * num / den,
+	eventDBMaxLoadDen     = 5         // that is when over 80% full
 )
 
 // Defaults; eventDBOptions overrides them in tests.
@@ -202,6 +202,22 @@ func openEventDBWith(dir string, expiry time.Duration, logger *slog.Logger, opts
 	go db.syncLoop()
 	go db.pruneLoop()
 	return db, nil
+}
+
+// defaultEventDBDir is the --eventdb default: systemd's $STATE_DIRECTORY (the
+// first, when it lists several), else $TMPDIR, else the system's temporary
+// directory.
+func defaultEventDBDir() string {
+	if sd := os.Getenv("STATE_DIRECTORY"); sd != "" {
+		first, _, _ := strings.Cut(sd, ":")
+		if first != "" {
+			return first
+		}
+	}
+	if td := os.Getenv("TMPDIR"); td != "" {
+		return td
+	}
+	return os.TempDir()
 }
 
 // prepareEventDBDir creates dir if missing and checks that it is a directory

@@ -958,3 +958,27 @@ func TestEventDBFutureRecords(t *testing.T) {
 		t.Errorf("prune = %d, %v; want 3, nil", expired, err)
 	}
 }
+
+func TestDefaultEventDBDir(t *testing.T) {
+	tests := []struct {
+		state, tmp, want string
+	}{
+		{"/var/lib/comet", "/scratch", "/var/lib/comet"},
+		{"/var/lib/comet:/var/lib/other", "", "/var/lib/comet"},
+		{"", "/scratch", "/scratch"},
+		{"", "", ""}, // "" means os.TempDir() with TMPDIR unset
+	}
+	for _, tc := range tests {
+		t.Run(tc.state+"|"+tc.tmp, func(t *testing.T) {
+			t.Setenv("STATE_DIRECTORY", tc.state)
+			t.Setenv("TMPDIR", tc.tmp)
+			want := tc.want
+			if want == "" {
+				want = os.TempDir()
+			}
+			if got := defaultEventDBDir(); got != want {
+				t.Errorf("defaultEventDBDir() = %q, want %q", got, want)
+			}
+		})
+	}
+}
