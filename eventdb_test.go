@@ -852,6 +852,22 @@ func BenchmarkEventDBCheckNew(b *testing.B) {
 	}
 }
 
+// BenchmarkEventDBWriteFloor is the write(2) that CheckNew cannot avoid: a
+// bare 33-byte append to a file, for comparison on the same machine.
+func BenchmarkEventDBWriteFloor(b *testing.B) {
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "floor"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var rec [eventSeenRecordLen]byte
+	for b.Loop() {
+		if _, err := f.Write(rec[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkEventDBCheckSeen(b *testing.B) {
 	db := openTestDB(b, b.TempDir(), nil, eventDBOptions{})
 	const n = 100_000
