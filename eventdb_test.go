@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -996,5 +999,74 @@ func TestDefaultEventDBDir(t *testing.T) {
 				t.Errorf("defaultEventDBDir() = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestEventDBKillHelper is the child process of TestEventDBSurvivesKill: it
+// records events until killed, printing each index once checkAndRecord has
+// returned, the moment a broker would ack.
+func TestEventDBKillHelper(t *testing.T) {
+	dir := os.Getenv("COMET_EVENTDB_KILL_HELPER")
+	if dir == "" {
+		t.Skip("helper process for TestEventDBSurvivesKill")
+	}
+	db, err := openEventDBWith(dir, defaultEventDBExpiry, nil, eventDBOptions{syncInterval: time.Hour})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	for i := 0; ; i++ {
+		if isNew, err := db.checkAndRecord(eventBytes(i)); !isNew || err != nil {
+			fmt.Println("error:", isNew, err)
+			os.Exit(1)
+		}
+		fmt.Println(i)
+	}
+}
+
+// TestEventDBSurvivesKill kills a process that is recording events with
+// SIGKILL and checks that every event it reported as recorded is remembered.
+func TestEventDBSurvivesKill(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+		t.Skip("needs a killable child process")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(exe, "-test.run=^TestEventDBKillHelper$")
+	cmd.Env = append(os.Environ(), "COMET_EVENTDB_KILL_HELPER="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	last := -1
+	for sc.Scan() && last < 300 {
+		n, err := strconv.Atoi(sc.Text())
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("helper said %q", sc.Text())
+		}
+		last = n
+	}
+	cmd.Process.Kill() // SIGKILL: no close, no sync
+	cmd.Wait()
+	if last < 300 {
+		t.Fatalf("helper stopped after event %d", last)
+	}
+	db := openTestDB(t, dir, nil, eventDBOptions{})
+	for i := 0; i <= last; i++ {
+		if !db.seen(eventBytes(i)) {
+			t.Fatalf("event %d was reported recorded but forgotten after kill -9", i)
+		}
+	}
+	if db.len() < last+1 {
+		t.Errorf("len = %d, want at least %d", db.len(), last+1)
 	}
 }
