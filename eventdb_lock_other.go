@@ -1,0 +1,44 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly || windows)
+
+// eventdb_lock_other.go: on systems without flock or LockFileEx the lock is
+// the lock file's existence (created with O_EXCL, removed on close). A crash
+// leaves it behind; the error then names the file, which an operator removes
+// once sure no comet runs.
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
+
+// lockFile creates path exclusively; it returns errDirLocked if it exists.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, errDirLocked
+	}
+	return f, err
+}
+
+// unlockFile closes and removes the lock file.
+func unlockFile(f *os.File) error {
+	cerr := f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return err
+	}
+	return cerr
+}
+
+// syncDir fsyncs a directory where the system allows it.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package main
+
+// eventDBRaceEnabled lets slow measurement tests skip under the race detector.
+const eventDBRaceEnabled = false
