@@ -139,36 +139,42 @@ func (b *broker) loadWhitelists() error {
 	return nil
 }
 
-// loadWhitelist builds a whitelist from option values: each is a network,
-// or the name of a file of networks (one a line, # comments), which is read
-// again on every reload. No values at all means everything, IPv4 and IPv6.
+// loadWhitelist builds a whitelist from option values: each is one or more
+// networks, or the name of a file of networks (one or more a line, #
+// comments), which is read again on every reload. No values at all means
+// everything, IPv4 and IPv6.
 func loadWhitelist(specs []string) (*whitelist, error) {
 	if len(specs) == 0 {
 		return defaultWhitelist(), nil
 	}
 	var nets []string
 	for _, s := range specs {
-		if looksLikeNetwork(s) {
+		_, netErr := parseWhitelist([]string{s})
+		if netErr == nil {
 			nets = append(nets, s)
 			continue
 		}
 		data, err := os.ReadFile(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q is neither a network nor a readable file: %v", s, err)
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, netErr // most likely a mistyped network
+			}
+			return nil, fmt.Errorf("%s: %v", s, err)
 		}
 		sc := bufio.NewScanner(strings.NewReader(string(data)))
 		for line := 1; sc.Scan(); line++ {
-			t := sc.Text()
-			if i := strings.IndexByte(t, '#'); i >= 0 {
-				t = t[:i]
+			t, _, _ := strings.Cut(sc.Text(), "#")
+			if strings.TrimSpace(t) == "" {
+				continue
 			}
-			for _, f := range strings.Fields(t) {
-				if !looksLikeNetwork(f) {
-					return nil, fmt.Errorf("%s:%d: %q is not a network", s, line, f)
-				}
-				nets = append(nets, f)
+			if _, err := parseWhitelist([]string{t}); err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", s, line, err)
 			}
+			nets = append(nets, t)
 		}
+	}
+	if len(nets) == 0 {
+		return nil, errors.New("no networks given (an empty whitelist would refuse everyone)")
 	}
 	return parseWhitelist(nets)
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,7 +29,6 @@ const (
 	defaultBackoffBase        = time.Second
 	defaultBackoffMax         = 60 * time.Second
 	defaultBackoffReset       = 30 * time.Second
-	defaultEventDBExpiry      = 30 * 24 * time.Hour
 	defaultTestInterval       = 3600 * time.Second
 )
 
@@ -97,16 +95,6 @@ func defaultConfig() *config {
 		backoffMax:         defaultBackoffMax,
 		backoffReset:       defaultBackoffReset,
 	}
-}
-
-// defaultEventDBDir is $STATE_DIRECTORY (systemd), else $TMPDIR, else the OS
-// temporary directory.
-func defaultEventDBDir() string {
-	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
-		// systemd may pass several, colon-separated.
-		return strings.Split(d, ":")[0]
-	}
-	return os.TempDir() // $TMPDIR, else /tmp
 }
 
 // usageError is a command line that cannot run; main exits 2 with it.
@@ -499,10 +487,10 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 			return nil, usagef("--filter: invalid XPath expression %q: %v", f, err)
 		}
 	}
-	if _, err := parseWhitelist(cfg.authorWhitelist); err != nil {
+	if _, err := loadWhitelist(cfg.authorWhitelist); err != nil {
 		return nil, usagef("--author-whitelist: %v", err)
 	}
-	if _, err := parseWhitelist(cfg.subscriberWL); err != nil {
+	if _, err := loadWhitelist(cfg.subscriberWL); err != nil {
 		return nil, usagef("--subscriber-whitelist: %v", err)
 	}
 	return cfg, nil

@@ -118,9 +118,30 @@ func TestOptionsWhitelistsAndFilters(t *testing.T) {
 	if strings.Join(cfg.subscriberWL, ",") != "127.0.0.1/255.255.255.255" {
 		t.Errorf("subscriber whitelist %v", cfg.subscriberWL)
 	}
-	if _, err := parseArgs(t, "-r", ivo, "--author-whitelist", "no-such-file-or-network"); err != nil {
-		// A non-network is read as a file when the broker starts, not here.
-		t.Logf("parse: %v", err)
+	if _, err := parseArgs(t, "-r", ivo, "--author-whitelist", "no-such-file-or-network"); err == nil {
+		t.Error("a value that is neither a network nor a file was accepted")
+	}
+	if _, err := parseArgs(t, "-r", ivo, "--author-whitelist", "10.0.0.1/24"); err == nil || !strings.Contains(err.Error(), "10.0.0.0/24") {
+		t.Errorf("host bits set: %v", err)
+	}
+	wlFile := t.TempDir() + "/authors"
+	writeFile(t, wlFile, "# our network\n10.1.0.0/16  192.168.7.0/24\n\n::1\n")
+	cfg, err = parseArgs(t, "-r", ivo, "--author-whitelist", wlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl, err := loadWhitelist(cfg.authorWhitelist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{"10.1.2.3": true, "192.168.7.9": true, "::1": true, "10.2.0.1": false} {
+		if got := wl.allows(&net.TCPAddr{IP: net.ParseIP(addr)}); got != want {
+			t.Errorf("whitelist from file: %s allowed=%v", addr, got)
+		}
+	}
+	writeFile(t, wlFile, "10.1.0.0/16\nnonsense\n")
+	if _, err := loadWhitelist(cfg.authorWhitelist); err == nil || !strings.Contains(err.Error(), ":2:") {
+		t.Errorf("bad line: %v", err)
 	}
 	cfg, err = parseArgs(t, "--remote", "a", "--filter", "//Who", "--filter", "//What")
 	if err != nil {
