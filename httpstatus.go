@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -234,7 +235,12 @@ func escapeHelp(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
 }
 
+// formatPromValue writes a sample value: plain decimal digits for the
+// counts and times we export, exponent form only for huge magnitudes.
 func formatPromValue(v float64) string {
+	if math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
@@ -309,7 +315,11 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	p.family("comet_handler_runs_total", "counter", "Event handler runs, by handler.")
 	p.labelled("comet_handler_runs_total", "handler", counterValues(&m.handlerRuns))
 	p.family("comet_handler_failures_total", "counter", "Event handler runs that failed, by handler.")
-	p.labelled("comet_handler_failures_total", "handler", counterValues(&m.handlerFailures))
+	failures := counterValues(&m.handlerFailures)
+	for _, lc := range m.handlerRuns.snapshot() {
+		failures[lc.label] += 0 // a handler that ran and never failed shows 0
+	}
+	p.labelled("comet_handler_failures_total", "handler", failures)
 	p.family("comet_handler_queue_overflows_total", "counter", "Events not handled because the handler queue was full.")
 	p.sample("comet_handler_queue_overflows_total", "", "", float64(m.handlerOverflows.Load()))
 

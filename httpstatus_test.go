@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -166,6 +167,7 @@ func TestMetricsScenario(t *testing.T) {
 		{`comet_handler_runs_total{handler="save-event"}`, 6},
 		{`comet_handler_runs_total{handler="cmd:/usr/local/bin/alert"}`, 6},
 		{`comet_handler_failures_total{handler="cmd:/usr/local/bin/alert"}`, 1},
+		{`comet_handler_failures_total{handler="save-event"}`, 0},
 		{`comet_handler_queue_overflows_total`, 1},
 		{`comet_signatures_total{verdict="unsigned"}`, 6},
 		{`comet_eventdb_entries`, 42},
@@ -183,8 +185,28 @@ func TestMetricsScenario(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.series, v, tc.want)
 		}
 	}
-	if len(got) != 26 {
-		t.Errorf("%d series, want 26:\n%s", len(got), body)
+	if len(got) != 27 {
+		t.Errorf("%d series, want 27:\n%s", len(got), body)
+	}
+}
+
+func TestFormatPromValue(t *testing.T) {
+	for _, tc := range []struct {
+		in   float64
+		want string
+	}{
+		{0, "0"},
+		{42, "42"},
+		{1795312800, "1795312800"},
+		{1795312800.125, "1795312800.125"},
+		{0.5, "0.5"},
+		{1e20, "1e+20"},
+		{math.Inf(1), "+Inf"},
+		{math.NaN(), "NaN"},
+	} {
+		if got := formatPromValue(tc.in); got != tc.want {
+			t.Errorf("formatPromValue(%v) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
 
