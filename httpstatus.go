@@ -168,7 +168,7 @@ func (s *statusServer) statusJSON(w http.ResponseWriter, r *http.Request) {
 		doc.Peers = []peerStatus{}
 	}
 	if !st.Started.IsZero() {
-		doc.Uptime = s.now().Sub(st.Started).Seconds()
+		doc.Uptime = s.now().Sub(st.Started).Truncate(time.Millisecond).Seconds()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
