@@ -48,15 +48,19 @@ type handler interface {
 
 var registeredPlugins []handlerPlugin
 
-// registerHandlerPlugin adds a plugin; call it from init(). Plugins run in
-// registration order, which is the order of their file names (Go runs init
-// functions file by file in name order): handler_cmd.go first, as Comet runs
-// --cmd before its plugins.
+// registerHandlerPlugin adds a plugin; call it from init(). The cmd plugin
+// always comes first, as Comet runs --cmd before its plugins; the others
+// follow in registration order, which is the order of their file names (Go
+// runs init functions file by file in name order).
 func registerHandlerPlugin(p handlerPlugin) {
 	for _, q := range registeredPlugins {
 		if q.pluginName() == p.pluginName() {
 			panic("duplicate handler plugin " + p.pluginName())
 		}
+	}
+	if p.pluginName() == "cmd" {
+		registeredPlugins = append([]handlerPlugin{p}, registeredPlugins...)
+		return
 	}
 	registeredPlugins = append(registeredPlugins, p)
 }

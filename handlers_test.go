@@ -53,8 +53,9 @@ func (h *funcHandler) name() string                                { return h.n 
 func (h *funcHandler) handle(ctx context.Context, ev *event) error { return h.f(ctx, ev) }
 
 func TestHandlerPluginsOrder(t *testing.T) {
-	// cmd runs first, as in Comet; the built-in plugins follow in file
-	// name order (a site's own plugin may sit anywhere after cmd).
+	// cmd runs first, as in Comet, whatever the file names; the built-in
+	// plugins follow in file name order (a site's own plugin may sit
+	// anywhere after cmd).
 	var got []string
 	for _, p := range handlerPlugins() {
 		switch p.pluginName() {
