@@ -201,3 +201,28 @@ func processRunning(pid int) bool {
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z")
 }
+
+func TestCmdPathRelativeToWorkingDirectory(t *testing.T) {
+	// PATH is a file name relative to the working directory, never looked
+	// up in $PATH: "true" exists in $PATH but not here.
+	t.Setenv("COMET_TEST_OUT", filepath.Join(t.TempDir(), "event.xml"))
+	t.Chdir(filepath.Join("testdata", "cmd"))
+	log, _ := testLogger()
+	for _, tc := range []struct {
+		path    string
+		wantErr string
+	}{
+		{"copy-stdin.sh", ""},
+		{"true", "true is not executable"},
+	} {
+		h := &cmdHandler{path: tc.path, log: log}
+		err := h.handle(context.Background(), testEvent("ivo://x/y#1", "<e/>"))
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.HasPrefix(got, tc.wantErr) || (tc.wantErr == "") != (err == nil) {
+			t.Errorf("%s: err %v, want %q", tc.path, err, tc.wantErr)
+		}
+	}
+}
