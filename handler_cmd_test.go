@@ -128,13 +128,22 @@ func TestCmdTimeoutKillsProcessGroup(t *testing.T) {
 }
 
 func TestCmdShutdownStopsCommand(t *testing.T) {
-	t.Setenv("COMET_TEST_OUT", filepath.Join(t.TempDir(), "pid"))
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	t.Setenv("COMET_TEST_OUT", pidFile)
 	log, logs := testLogger()
 	h := &cmdHandler{path: cmdTestPath(t, "hang.sh"), log: log} // no timeout
 	q := newHandlerQueue([]handler{h}, 4, 1, nil, log)
 	q.submit(testEvent("ivo://x/y#1", "<e/>"))
 	q.submit(testEvent("ivo://x/y#2", "<e/>"))
-	time.Sleep(100 * time.Millisecond) // let the first start
+	for deadline := time.Now().Add(5 * time.Second); ; { // wait for the first to start
+		if b, _ := os.ReadFile(pidFile); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("hang.sh did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	begin := time.Now()
