@@ -235,3 +235,34 @@ func TestCmdPathRelativeToWorkingDirectory(t *testing.T) {
 		}
 	}
 }
+
+func TestCmdFullQueue(t *testing.T) {
+	// One worker busy with a hanging command and a queue of one: the third
+	// event overflows at once and is counted; the others time out.
+	t.Setenv("COMET_TEST_OUT", filepath.Join(t.TempDir(), "pid"))
+	log, logs := testLogger()
+	var m metrics
+	h := &cmdHandler{path: cmdTestPath(t, "hang.sh"), timeout: 200 * time.Millisecond, log: log}
+	q := newHandlerQueue([]handler{h}, 1, 1, &m, log)
+	var accepted int
+	for i := range 3 {
+		if q.submit(testEvent("ivo://x/y#"+strconv.Itoa(i), "<e/>")) {
+			accepted++
+		}
+	}
+	q.close(context.Background())
+	// The worker may not have taken the first event before the second
+	// arrived, so two or one of the three fit.
+	if over := m.handlerOverflows.Load(); over != int64(3-accepted) || over < 1 {
+		t.Errorf("accepted %d, overflows %d", accepted, over)
+	}
+	if runs := m.handlerRuns.get(h.name()); runs != int64(accepted) {
+		t.Errorf("runs %d, want %d", runs, accepted)
+	}
+	if fails := m.handlerFailures.get(h.name()); fails != int64(accepted) {
+		t.Errorf("failures %d, want %d", fails, accepted)
+	}
+	if !strings.Contains(logs.String(), "handler queue full") {
+		t.Errorf("overflow not logged:\n%s", logs)
+	}
+}

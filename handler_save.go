@@ -158,10 +158,13 @@ func saveBytes(dir, base string, raw []byte) (string, bool, error) {
 	return "", false, errSaveFull
 }
 
+// linkFile makes a hard link (a variable so tests can take links away).
+var linkFile = os.Link
+
 // placeFile gives the complete file tmp the name path unless path exists,
 // without ever replacing an existing file. It reports whether it did.
 func placeFile(tmp, path string) (bool, error) {
-	err := os.Link(tmp, path)
+	err := linkFile(tmp, path)
 	if err == nil {
 		return true, nil
 	}

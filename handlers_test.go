@@ -395,6 +395,32 @@ func TestSaveEvent(t *testing.T) {
 	}
 }
 
+func TestSaveEventWithoutHardLinks(t *testing.T) {
+	// On a file system without hard links the name is reserved with
+	// O_EXCL and the complete file renamed over the reservation.
+	linkFile = func(string, string) error { return errors.ErrUnsupported }
+	defer func() { linkFile = os.Link }()
+	dir := t.TempDir()
+	h := newTestSaveHandler(t, dir)
+	for _, raw := range []string{"<one/>", "<two/>", "<one/>"} {
+		if err := h.handle(context.Background(), &event{raw: []byte(raw), ivorn: "ivo://a/b#c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		got = append(got, e.Name()+"="+string(b))
+	}
+	if want := "ivo__a_bc=<one/> ivo__a_bc_=<two/>"; strings.Join(got, " ") != want {
+		t.Errorf("files %q, want %q", got, want)
+	}
+}
+
 func TestSaveEventConcurrent(t *testing.T) {
 	// Different events with the same name, saved at once, all land in
 	// distinct files; none is lost or overwritten.
