@@ -1,0 +1,343 @@
+// httpstatus.go owns the --http endpoint: /healthz for probes, /metrics in
+// the Prometheus text exposition format 0.0.4, and /status as JSON
+// (contract section 4). Every response carries the header
+// "Server: comet/VERSION go/GOVERSION" (IVOA software identification).
+//
+// Invariant: the handlers only read; they take one status snapshot and one
+// pass over the counters per request and never block the broker.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// statusServer serves the status endpoints on one listener.
+type statusServer struct {
+	ln     net.Listener
+	srv    *http.Server
+	m      *metrics
+	status func() brokerStatus
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// newStatusServer binds addr (host:port; port 0 picks one) and prepares the
+// endpoints; serve starts answering.
+func newStatusServer(addr string, m *metrics, status func() brokerStatus, log *slog.Logger) (*statusServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http: listen %s: %v", addr, err)
+	}
+	s := &statusServer{ln: ln, m: m, status: status, log: log, now: time.Now}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/metrics", s.metrics)
+	mux.HandleFunc("/status", s.statusJSON)
+	server := softwareName("")
+	s.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Server", server)
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// addr is the address the server listens on.
+func (s *statusServer) addr() string { return s.ln.Addr().String() }
+
+// serve answers requests until shutdown; it returns nil after shutdown.
+func (s *statusServer) serve() error {
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// shutdown stops accepting and waits, until ctx is done, for requests in
+// progress; then it closes what is left.
+func (s *statusServer) shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	return err
+}
+
+// healthz answers 200 "ok" while every listener is up, 503 with the reason
+// otherwise.
+func (s *statusServer) healthz(w http.ResponseWriter, r *http.Request) {
+	st := s.status()
+	var down []string
+	for _, l := range st.Listeners {
+		if !l.Up {
+			reason := l.Role + " " + l.Address + " down"
+			if l.Error != "" {
+				reason += ": " + l.Error
+			}
+			down = append(down, reason)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(down) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, strings.Join(down, "\n")+"\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// statusCounters are the broker-wide counters as /status shows them.
+type statusCounters struct {
+	Received         int64            `json:"received"`
+	Accepted         int64            `json:"accepted"`
+	Duplicates       int64            `json:"duplicates"`
+	Relayed          int64            `json:"relayed"`
+	Rejected         map[string]int64 `json:"rejected"`
+	HandlerRuns      map[string]int64 `json:"handler_runs"`
+	HandlerFailures  map[string]int64 `json:"handler_failures"`
+	HandlerOverflows int64            `json:"handler_overflows"`
+	Signatures       map[string]int64 `json:"signatures"`
+	EventDBErrors    int64            `json:"eventdb_errors"`
+}
+
+// statusDocument is what /status returns: the broker's status with its
+// counters.
+type statusDocument struct {
+	brokerStatus
+	Software string         `json:"software"`
+	Uptime   float64        `json:"uptime_seconds"`
+	Counters statusCounters `json:"counters"`
+}
+
+func labelMap(c *labelledCounter) map[string]int64 {
+	out := map[string]int64{}
+	for _, lc := range c.snapshot() {
+		out[lc.label] = lc.count
+	}
+	return out
+}
+
+func (s *statusServer) statusJSON(w http.ResponseWriter, r *http.Request) {
+	st := s.status()
+	doc := statusDocument{
+		brokerStatus: st,
+		Software:     softwareName(""),
+		Counters: statusCounters{
+			Received:         s.m.received.Load(),
+			Accepted:         s.m.accepted.Load(),
+			Duplicates:       s.m.duplicates.Load(),
+			Relayed:          s.m.relayed.Load(),
+			Rejected:         labelMap(&s.m.rejected),
+			HandlerRuns:      labelMap(&s.m.handlerRuns),
+			HandlerFailures:  labelMap(&s.m.handlerFailures),
+			HandlerOverflows: s.m.handlerOverflows.Load(),
+			Signatures:       labelMap(&s.m.signatures),
+			EventDBErrors:    s.m.eventDBErrors.Load(),
+		},
+	}
+	if doc.Listeners == nil {
+		doc.Listeners = []listenerStatus{}
+	}
+	if doc.Peers == nil {
+		doc.Peers = []peerStatus{}
+	}
+	if !st.Started.IsZero() {
+		doc.Uptime = s.now().Sub(st.Started).Truncate(time.Millisecond).Seconds()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		s.log.Debug("http: write /status", "err", err)
+	}
+}
+
+// promWriter writes metric families in the Prometheus text format 0.0.4.
+type promWriter struct {
+	b strings.Builder
+}
+
+// family starts a metric family with its HELP and TYPE lines.
+func (p *promWriter) family(name, typ, help string) {
+	p.b.WriteString("# HELP " + name + " " + escapeHelp(help) + "\n")
+	p.b.WriteString("# TYPE " + name + " " + typ + "\n")
+}
+
+// sample writes one sample; label is "" for none.
+func (p *promWriter) sample(name, label, value string, v float64) {
+	p.b.WriteString(name)
+	if label != "" {
+		p.b.WriteString("{" + label + `="` + escapeLabelValue(value) + `"}`)
+	}
+	p.b.WriteByte(' ')
+	p.b.WriteString(formatPromValue(v))
+	p.b.WriteByte('\n')
+}
+
+// labelled writes one sample per label value, in label order.
+func (p *promWriter) labelled(name, label string, values map[string]float64) {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p.sample(name, label, k, values[k])
+	}
+}
+
+func counterValues(c *labelledCounter) map[string]float64 {
+	out := map[string]float64{}
+	for _, lc := range c.snapshot() {
+		out[lc.label] = float64(lc.count)
+	}
+	return out
+}
+
+// escapeLabelValue escapes a label value as the text format requires:
+// backslash, double quote and line feed.
+func escapeLabelValue(s string) string {
+	if !strings.ContainsAny(s, "\\\"\n") {
+		return s
+	}
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// escapeHelp escapes HELP text: backslash and line feed.
+func escapeHelp(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+}
+
+// formatPromValue writes a sample value: plain decimal digits for the
+// counts and times we export, exponent form only for huge magnitudes.
+func formatPromValue(v float64) string {
+	if math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// renderMetrics builds the /metrics body from the counters and a status
+// snapshot taken at now.
+func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
+	var p promWriter
+
+	p.family("comet_build_info", "gauge", "Software that serves these metrics (the label says which); always 1.")
+	p.sample("comet_build_info", "software", softwareName(""), 1)
+
+	if !st.Started.IsZero() {
+		p.family("comet_start_time_seconds", "gauge", "When the broker started, in seconds since the Unix epoch.")
+		p.sample("comet_start_time_seconds", "", "", float64(st.Started.UnixMilli())/1000)
+	}
+
+	p.family("comet_events_received_total", "counter", "Events received from authors and upstream brokers.")
+	p.sample("comet_events_received_total", "", "", float64(m.received.Load()))
+	p.family("comet_events_accepted_total", "counter", "New events accepted (handed to handlers and broadcasters).")
+	p.sample("comet_events_accepted_total", "", "", float64(m.accepted.Load()))
+	p.family("comet_events_rejected_total", "counter", "Events refused, by reason.")
+	p.labelled("comet_events_rejected_total", "reason", counterValues(&m.rejected))
+	p.family("comet_events_duplicate_total", "counter", "Events received that had been seen before.")
+	p.sample("comet_events_duplicate_total", "", "", float64(m.duplicates.Load()))
+	p.family("comet_events_relayed_total", "counter", "Events offered to the broadcasters.")
+	p.sample("comet_events_relayed_total", "", "", float64(m.relayed.Load()))
+
+	delivered := map[string]float64{}
+	acks := map[string]float64{}
+	connections := map[string]float64{}
+	upstreamUp := map[string]float64{}
+	upstreamAge := map[string]float64{}
+	for _, ps := range st.Peers {
+		if ps.State == "connected" {
+			connections[ps.Role]++
+		} else if _, ok := connections[ps.Role]; !ok {
+			connections[ps.Role] = 0
+		}
+		switch ps.Role {
+		case "subscriber":
+			delivered[ps.Address] += float64(ps.Delivered)
+			acks[ps.Address] += float64(ps.AcksOutstanding)
+		case "upstream":
+			up := 0.0
+			if ps.State == "connected" {
+				up = 1
+			}
+			upstreamUp[ps.Address] = max(upstreamUp[ps.Address], up)
+			last := ps.LastMessage
+			if last.IsZero() {
+				last = ps.Since
+			}
+			if !last.IsZero() {
+				age := max(now.Sub(last).Seconds(), 0)
+				if prev, ok := upstreamAge[ps.Address]; !ok || age < prev {
+					upstreamAge[ps.Address] = age
+				}
+			}
+		}
+	}
+	p.family("comet_events_delivered_total", "counter", "Events sent to each connected subscriber.")
+	p.labelled("comet_events_delivered_total", "peer", delivered)
+	p.family("comet_acks_outstanding", "gauge", "Events sent to each subscriber and not yet acknowledged.")
+	p.labelled("comet_acks_outstanding", "peer", acks)
+	p.family("comet_connections", "gauge", "Open VTP connections, by role.")
+	p.labelled("comet_connections", "role", connections)
+	p.family("comet_upstream_up", "gauge", "1 while the subscription to an upstream broker is connected, else 0.")
+	p.labelled("comet_upstream_up", "peer", upstreamUp)
+	p.family("comet_upstream_last_message_age_seconds", "gauge", "Seconds since the last message from each upstream broker (or since the connection state last changed).")
+	p.labelled("comet_upstream_last_message_age_seconds", "peer", upstreamAge)
+
+	p.family("comet_handler_runs_total", "counter", "Event handler runs, by handler.")
+	p.labelled("comet_handler_runs_total", "handler", counterValues(&m.handlerRuns))
+	p.family("comet_handler_failures_total", "counter", "Event handler runs that failed, by handler.")
+	failures := counterValues(&m.handlerFailures)
+	for _, lc := range m.handlerRuns.snapshot() {
+		failures[lc.label] += 0 // a handler that ran and never failed shows 0
+	}
+	p.labelled("comet_handler_failures_total", "handler", failures)
+	p.family("comet_handler_queue_overflows_total", "counter", "Events not handled because the handler queue was full.")
+	p.sample("comet_handler_queue_overflows_total", "", "", float64(m.handlerOverflows.Load()))
+
+	p.family("comet_signatures_total", "counter", "Signature verdicts of new events.")
+	p.labelled("comet_signatures_total", "verdict", counterValues(&m.signatures))
+
+	p.family("comet_eventdb_entries", "gauge", "Events recorded in the event database.")
+	p.sample("comet_eventdb_entries", "", "", float64(st.EventDB.Entries))
+	p.family("comet_eventdb_size_bytes", "gauge", "Size of the event database on disk.")
+	p.sample("comet_eventdb_size_bytes", "", "", float64(st.EventDB.SizeBytes))
+	p.family("comet_eventdb_errors_total", "counter", "Event database writes that failed.")
+	p.sample("comet_eventdb_errors_total", "", "", float64(m.eventDBErrors.Load()))
+	return p.b.String()
+}
+
+func (s *statusServer) metrics(w http.ResponseWriter, r *http.Request) {
+	body := renderMetrics(s.m, s.status(), s.now())
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	io.WriteString(w, body)
+}
