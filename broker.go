@@ -83,8 +83,7 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 	}
 	b.db = db
 	fail := func(err error) (*broker, error) {
-		b.closeListeners()
-		db.close()
+		b.abandon()
 		return nil, err
 	}
 	for _, ep := range cfg.receive {
@@ -238,6 +237,12 @@ func (b *broker) shutdown() error {
 	}
 	b.log.Info("stopped")
 	return nil
+}
+
+// abandon releases what newBroker acquired, for a broker that never runs.
+func (b *broker) abandon() {
+	b.closeListeners()
+	b.db.close()
 }
 
 func (b *broker) closeListeners() {

@@ -37,7 +37,7 @@ func TestCmdCopiesEvent(t *testing.T) {
 		{"signed", "valid", "0123ABCD", "COMET_IVORN=ivo://nasa.gsfc.gcn/MAXI#1\nCOMET_ROLE=observation\nCOMET_SIGNATURE=valid\nCOMET_SIGNER=0123ABCD\nINHERITED=yes\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			log, _ := testLogger()
+			log, _ := newTestLogger()
 			h := &cmdHandler{path: cmdTestPath(t, "copy-stdin.sh"), log: log}
 			ev := &event{raw: raw, ivorn: "ivo://nasa.gsfc.gcn/MAXI#1", role: "observation", sigVerdict: tc.verdict, signer: tc.signer}
 			if err := h.handle(context.Background(), ev); err != nil {
@@ -75,7 +75,7 @@ func TestCmdFailures(t *testing.T) {
 		{"timeout", "hang.sh", 200 * time.Millisecond, "hang.sh timed out after 200ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			log, logs := testLogger()
+			log, logs := newTestLogger()
 			var m metrics
 			h := &cmdHandler{path: cmdTestPath(t, tc.script), timeout: tc.timeout, log: log}
 			q := newHandlerQueue([]handler{h}, 1, 1, &m, log)
@@ -104,7 +104,7 @@ func TestCmdFailures(t *testing.T) {
 func TestCmdTimeoutKillsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	t.Setenv("COMET_TEST_OUT", pidFile)
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	h := &cmdHandler{path: cmdTestPath(t, "hang.sh"), timeout: 300 * time.Millisecond, log: log}
 	if err := h.handle(context.Background(), testEvent("ivo://x/y#1", "<e/>")); err == nil {
 		t.Fatal("hang.sh did not fail")
@@ -130,7 +130,7 @@ func TestCmdTimeoutKillsProcessGroup(t *testing.T) {
 func TestCmdShutdownStopsCommand(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	t.Setenv("COMET_TEST_OUT", pidFile)
-	log, logs := testLogger()
+	log, logs := newTestLogger()
 	h := &cmdHandler{path: cmdTestPath(t, "hang.sh"), log: log} // no timeout
 	q := newHandlerQueue([]handler{h}, 4, 1, nil, log)
 	q.submit(testEvent("ivo://x/y#1", "<e/>"))
@@ -159,7 +159,7 @@ func TestCmdShutdownStopsCommand(t *testing.T) {
 }
 
 func TestCmdOutputLogged(t *testing.T) {
-	log, logs := testLogger()
+	log, logs := newTestLogger()
 	h := &cmdHandler{path: cmdTestPath(t, "exit-99.sh"), log: log}
 	h.handle(context.Background(), testEvent("ivo://x/y#1", "<e/>"))
 	for _, want := range []string{
@@ -173,7 +173,7 @@ func TestCmdOutputLogged(t *testing.T) {
 }
 
 func TestLineLogger(t *testing.T) {
-	log, logs := testLogger()
+	log, logs := newTestLogger()
 	l := newLineLogger(log, "cmd:x", "stdout", "ivo://a/b#c")
 	l.Write([]byte("one\ntw"))
 	l.Write([]byte("o\r\nthr"))
@@ -216,7 +216,7 @@ func TestCmdPathRelativeToWorkingDirectory(t *testing.T) {
 	// up in $PATH: "true" exists in $PATH but not here.
 	t.Setenv("COMET_TEST_OUT", filepath.Join(t.TempDir(), "event.xml"))
 	t.Chdir(filepath.Join("testdata", "cmd"))
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	for _, tc := range []struct {
 		path    string
 		wantErr string
@@ -240,7 +240,7 @@ func TestCmdFullQueue(t *testing.T) {
 	// One worker busy with a hanging command and a queue of one: the third
 	// event overflows at once and is counted; the others time out.
 	t.Setenv("COMET_TEST_OUT", filepath.Join(t.TempDir(), "pid"))
-	log, logs := testLogger()
+	log, logs := newTestLogger()
 	var m metrics
 	h := &cmdHandler{path: cmdTestPath(t, "hang.sh"), timeout: 200 * time.Millisecond, log: log}
 	q := newHandlerQueue([]handler{h}, 1, 1, &m, log)

@@ -34,7 +34,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func testLogger() (*slog.Logger, *syncBuffer) {
+func newTestLogger() (*slog.Logger, *syncBuffer) {
 	buf := &syncBuffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
@@ -87,7 +87,7 @@ func TestHandlerFlagsInHelp(t *testing.T) {
 
 func TestBuildHandlersDisabled(t *testing.T) {
 	// With no options set, the registered plugins give no handlers.
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	hs, err := buildHandlers(log)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestBuildHandlersDisabled(t *testing.T) {
 }
 
 func TestPluginHandlersFromFlags(t *testing.T) {
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	dir := t.TempDir()
 	plugins := []handlerPlugin{&cmdPlugin{}, &printPlugin{out: &bytes.Buffer{}}, &savePlugin{}}
 	fs := flag.NewFlagSet("comet", flag.ContinueOnError)
@@ -127,7 +127,7 @@ func TestPluginHandlersFromFlags(t *testing.T) {
 }
 
 func TestHandlerQueueRunsEveryHandler(t *testing.T) {
-	log, logs := testLogger()
+	log, logs := newTestLogger()
 	var m metrics
 	var okRuns atomic.Int64
 	hs := []handler{
@@ -170,7 +170,7 @@ func TestHandlerQueueRunsEveryHandler(t *testing.T) {
 }
 
 func TestHandlerQueueOverflow(t *testing.T) {
-	log, logs := testLogger()
+	log, logs := newTestLogger()
 	var m metrics
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -216,7 +216,7 @@ func TestHandlerQueueOverflow(t *testing.T) {
 
 func TestHandlerQueueCloseAbandons(t *testing.T) {
 	before := runtime.NumGoroutine()
-	log, logs := testLogger()
+	log, logs := newTestLogger()
 	var m metrics
 	started := make(chan struct{}, 1)
 	h := &funcHandler{"stuck", func(ctx context.Context, ev *event) error {
@@ -264,7 +264,7 @@ func waitGoroutines(t *testing.T, want int) {
 
 func TestHandlerQueueNoLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	hs := []handler{
 		&funcHandler{"a", func(context.Context, *event) error { return nil }},
 		&funcHandler{"b", func(context.Context, *event) error { return nil }},
@@ -292,7 +292,7 @@ func TestPrintEvent(t *testing.T) {
 			if err := fs.Parse([]string{"--print-event"}); err != nil {
 				t.Fatal(err)
 			}
-			log, _ := testLogger()
+			log, _ := newTestLogger()
 			hs, err := p.handlers(log)
 			if err != nil || len(hs) != 1 {
 				t.Fatalf("handlers = %v, %v", hs, err)
@@ -339,7 +339,7 @@ func newTestSaveHandler(t *testing.T, dir string) handler {
 	if err := fs.Parse([]string{"--save-event", "--save-event-directory", dir}); err != nil {
 		t.Fatal(err)
 	}
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	hs, err := p.handlers(log)
 	if err != nil || len(hs) != 1 {
 		t.Fatalf("handlers = %v, %v", hs, err)
@@ -469,7 +469,7 @@ func TestSaveEventDefaultDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &savePlugin{enabled: true}
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	hs, err := p.handlers(log)
 	if err != nil {
 		t.Fatal(err)

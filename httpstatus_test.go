@@ -17,7 +17,7 @@ import (
 // startStatusServer runs a status server on a loopback port for one test.
 func startStatusServer(t *testing.T, m *metrics, status func() brokerStatus) *statusServer {
 	t.Helper()
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	s, err := newStatusServer("127.0.0.1:0", m, status, log)
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +329,7 @@ func TestStatusServerEmpty(t *testing.T) {
 
 func TestStatusServerBindError(t *testing.T) {
 	s := startStatusServer(t, &metrics{}, func() brokerStatus { return brokerStatus{} })
-	log, _ := testLogger()
+	log, _ := newTestLogger()
 	if _, err := newStatusServer(s.addr(), &metrics{}, nil, log); err == nil || !strings.Contains(err.Error(), "http: listen "+s.addr()) {
 		t.Errorf("second bind: %v", err)
 	}

@@ -224,4 +224,3 @@ func TestKillDuringLoad(t *testing.T) {
 	}
 	t.Logf("%d events acked before kill -9, all remembered", len(ids))
 }
-

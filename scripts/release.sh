@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# release.sh cross-builds static comet binaries into dist/ and prints each
+# release.sh cross-builds static comet binaries into dist/ ($DIST) and prints each
 # size. With no arguments it builds every target of the contract; otherwise
 # only the targets given. A target is OS/ARCH, or linux/arm/6 and
 # linux/arm/7 for the two ARM levels (plain linux/arm means GOARM=6, the one
@@ -25,7 +25,8 @@ else
 	targets=("${all_targets[@]}")
 fi
 
-mkdir -p dist
+dist=${DIST:-dist}
+mkdir -p "$dist"
 status=0
 for target in "${targets[@]}"; do
 	IFS=/ read -r goos goarch goarm extra <<<"$target"
@@ -48,7 +49,7 @@ for target in "${targets[@]}"; do
 		name="comet-$VERSION-$goos-$goarch"
 	fi
 	[ "$goos" = windows ] && name="$name.exe"
-	out="dist/$name"
+	out="$dist/$name"
 	env CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" ${goarm:+GOARM=$goarm} \
 		go build -trimpath -ldflags="-s -w -X main.version=$VERSION" -o "$out" .
 	size=$(wc -c <"$out" | tr -d ' ')
