@@ -15,6 +15,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // xpathKind is the type of an XPath value.
@@ -58,11 +59,29 @@ const (
 
 // xpEval is the state of one evaluation.
 type xpEval struct {
-	doc    *document
-	expr   string
-	budget int
-	depth  int
-	ids    map[string]*node // xml:id index, built on first use of id()
+	doc     *document
+	expr    string
+	budget  int
+	depth   int
+	ids     map[string]*node // xml:id index, built on first use of id()
+	slab    []*node          // backing store for one-node sets
+	stack   []xpathValue     // function arguments being evaluated
+	scratch []*node          // nodes being collected by steps
+}
+
+// xpEvalPool recycles evaluation state (its scratch stacks) between
+// evaluations; results never point into pooled memory.
+var xpEvalPool = sync.Pool{New: func() any { return new(xpEval) }}
+
+// single returns the node-set {n}, carved from a shared chunk so that the
+// many one-node sets of an evaluation cost few allocations.
+func (ev *xpEval) single(n *node) []*node {
+	if len(ev.slab) == cap(ev.slab) {
+		ev.slab = make([]*node, 0, min(2*cap(ev.slab)+8, 64))
+	}
+	ev.slab = append(ev.slab, n)
+	i := len(ev.slab)
+	return ev.slab[i-1 : i : i]
 }
 
 // xpFocus is the context: node, proximity position and size (size < 0 at
@@ -77,32 +96,53 @@ func (x *xpathExpr) eval(doc *document) (xpathValue, error) {
 	return x.evalBudget(doc, xpEvalBudget)
 }
 
-func (x *xpathExpr) evalBudget(doc *document, budget int) (v xpathValue, err error) {
+func (x *xpathExpr) evalBudget(doc *document, budget int) (xpathValue, error) {
+	var v xpathValue
+	err := x.run(doc, budget, false, func(r xpathValue) { v = r })
+	return v, err
+}
+
+// run evaluates x and hands the result to use before the evaluation state
+// goes back to the pool. With private, the result does not outlive use, so
+// the one-node-set chunk is recycled too.
+func (x *xpathExpr) run(doc *document, budget int, private bool, use func(xpathValue)) (err error) {
 	if doc == nil || doc.elem == nil {
-		return xpathValue{}, &xpathEvalError{Expr: x.src, Msg: "no document"}
+		return &xpathEvalError{Expr: x.src, Msg: "no document"}
 	}
-	ev := &xpEval{doc: doc, expr: x.src, budget: budget}
+	ev := xpEvalPool.Get().(*xpEval)
+	*ev = xpEval{doc: doc, expr: x.src, budget: budget, stack: ev.stack[:0], scratch: ev.scratch[:0], slab: ev.slab[:0]}
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		clear(ev.stack[:cap(ev.stack)])
+		clear(ev.scratch[:cap(ev.scratch)])
+		var slab []*node
+		if private {
+			clear(ev.slab[:cap(ev.slab)])
+			slab = ev.slab[:0]
+		}
+		*ev = xpEval{stack: ev.stack[:0], scratch: ev.scratch[:0], slab: slab}
+		xpEvalPool.Put(ev)
+		if r != nil {
 			ee, ok := r.(*xpathEvalError)
 			if !ok {
 				panic(r)
 			}
-			v, err = xpathValue{}, ee
+			err = ee
 		}
 	}()
-	return ev.eval(x.root, xpFocus{node: doc.elem, size: -1}), nil
+	use(ev.eval(x.root, xpFocus{node: doc.elem, size: -1}))
+	return nil
 }
 
 // matches applies Comet's rule: a true boolean, a non-zero number (NaN
 // included), a non-empty string, or a node-set with a node other than the
 // document root. An evaluation error does not match.
 func (x *xpathExpr) matches(doc *document) bool {
-	v, err := x.eval(doc)
-	if err != nil {
+	match := false
+	if err := x.run(doc, xpEvalBudget, true, func(v xpathValue) { match = v.truthy() }); err != nil {
 		return false
 	}
-	return v.truthy()
+	return match
 }
 
 func (v xpathValue) truthy() bool {
@@ -229,9 +269,20 @@ func (ev *xpEval) path(e *xpNode, f xpFocus) []*node {
 		}
 		set = v.nodes
 	case e.absolute:
-		set = []*node{ev.doc.root}
+		set = ev.single(ev.doc.root)
 	default:
-		set = []*node{f.node}
+		// Fast path for the common "@name" predicate operand.
+		if st := &e.steps[0]; len(e.steps) == 1 && st.axis == axisAttribute && st.test == testName &&
+			st.prefix == "" && len(st.preds) == 0 && f.node.kind == elementNode {
+			ev.charge(1)
+			for a := f.node.firstAttr; a != nil; a = a.next {
+				if a.local == st.local && a.space == "" {
+					return ev.single(a)
+				}
+			}
+			return nil
+		}
+		set = ev.single(f.node)
 	}
 	for i := range e.steps {
 		set = ev.step(&e.steps[i], set, f)
@@ -239,27 +290,62 @@ func (ev *xpEval) path(e *xpNode, f xpFocus) []*node {
 	return set
 }
 
-// step applies one location step to every node of set.
+// step applies one location step to every node of set. Nodes are
+// collected and filtered on ev.scratch, used as a stack: predicates may
+// run nested steps, which push above and pop back before returning.
 func (ev *xpEval) step(st *xpStep, set []*node, f xpFocus) []*node {
 	if st.prefix != "" {
 		ev.fail("Undefined namespace prefix")
 	}
-	var out []*node
+	base := len(ev.scratch)
 	for _, n := range set {
-		start := len(out)
-		out = ev.collect(st, n, out)
-		if len(st.preds) > 0 && len(out) > start {
-			sub := out[start:]
-			for _, p := range st.preds {
-				sub = ev.filter(sub, p, f)
+		start := len(ev.scratch)
+		ev.scratch = ev.collect(st, n, ev.scratch)
+		for _, p := range st.preds {
+			if len(ev.scratch) == start {
+				break
 			}
-			out = out[:start+len(sub)]
+			ev.scratch = ev.scratch[:ev.filterScratch(start, p)]
 		}
 	}
+	var out []*node
+	switch k := len(ev.scratch) - base; k {
+	case 0:
+	case 1:
+		out = ev.single(ev.scratch[base])
+	default:
+		out = make([]*node, k)
+		copy(out, ev.scratch[base:])
+	}
+	clear(ev.scratch[base:])
+	ev.scratch = ev.scratch[:base]
 	if len(set) > 1 || st.axis.isReverse() {
 		out = ev.sortNodes(out)
 	}
 	return out
+}
+
+// filterScratch applies pred to ev.scratch[start:] (positions counted in
+// that order) and returns the new end of the kept nodes.
+func (ev *xpEval) filterScratch(start int, pred *xpNode) int {
+	size := len(ev.scratch) - start
+	kept := start
+	for i := 0; i < size; i++ {
+		n := ev.scratch[start+i]
+		ev.charge(1)
+		v := ev.eval(pred, xpFocus{node: n, pos: i + 1, size: size})
+		var ok bool
+		if v.kind == xpNumber {
+			ok = v.num == float64(i+1)
+		} else {
+			ok = ev.toBool(v)
+		}
+		if ok {
+			ev.scratch[kept] = n
+			kept++
+		}
+	}
+	return kept
 }
 
 // filter keeps the nodes of list (in the order positions count) for which
@@ -386,48 +472,42 @@ func (st *xpStep) matches(n *node) bool {
 // collect appends to out the nodes on st's axis from n that pass the node
 // test, in axis order (reverse document order on reverse axes).
 func (ev *xpEval) collect(st *xpStep, n *node, out []*node) []*node {
-	visit := func(c *node) {
-		ev.charge(1)
-		if st.matches(c) {
-			out = append(out, c)
-		}
-	}
 	isAttr := n.kind == attributeNode || n.kind == namespaceNode
 	switch st.axis {
 	case axisSelf:
-		visit(n)
+		out = ev.visit(st, n, out)
 	case axisChild:
 		for c := n.firstChild; c != nil; c = c.next {
-			visit(c)
+			out = ev.visit(st, c, out)
 		}
 	case axisDescendantOrSelf:
-		visit(n)
+		out = ev.visit(st, n, out)
 		fallthrough
 	case axisDescendant:
 		for c := n.firstChild; c != nil; c = nextInSubtree(c, n) {
-			visit(c)
+			out = ev.visit(st, c, out)
 		}
 	case axisParent:
 		if n.parent != nil {
-			visit(n.parent)
+			out = ev.visit(st, n.parent, out)
 		}
 	case axisAncestorOrSelf:
-		visit(n)
+		out = ev.visit(st, n, out)
 		fallthrough
 	case axisAncestor:
 		for p := n.parent; p != nil; p = p.parent {
-			visit(p)
+			out = ev.visit(st, p, out)
 		}
 	case axisFollowingSibling:
 		if !isAttr {
 			for c := n.next; c != nil; c = c.next {
-				visit(c)
+				out = ev.visit(st, c, out)
 			}
 		}
 	case axisPrecedingSibling:
 		if !isAttr {
 			for c := n.prev; c != nil; c = c.prev {
-				visit(c)
+				out = ev.visit(st, c, out)
 			}
 		}
 	case axisFollowing:
@@ -445,9 +525,9 @@ func (ev *xpEval) collect(st *xpStep, n *node, out []*node) []*node {
 				}
 			}
 			cur = cur.next
-			visit(cur)
+			out = ev.visit(st, cur, out)
 			for c := cur.firstChild; c != nil; c = nextInSubtree(c, cur) {
-				visit(c)
+				out = ev.visit(st, c, out)
 			}
 		}
 	case axisPreceding:
@@ -462,7 +542,7 @@ func (ev *xpEval) collect(st *xpStep, n *node, out []*node) []*node {
 				for cur.lastChild != nil {
 					cur = cur.lastChild
 				}
-				visit(cur)
+				out = ev.visit(st, cur, out)
 				continue
 			}
 			cur = cur.parent
@@ -473,20 +553,32 @@ func (ev *xpEval) collect(st *xpStep, n *node, out []*node) []*node {
 				anc = cur.parent
 				continue
 			}
-			visit(cur)
+			out = ev.visit(st, cur, out)
 		}
 	case axisAttribute:
 		if n.kind == elementNode {
 			for a := n.firstAttr; a != nil; a = a.next {
-				visit(a)
+				out = ev.visit(st, a, out)
 			}
 		}
 	case axisNamespace:
 		if n.kind == elementNode {
 			for _, c := range ev.namespaceNodes(n) {
-				visit(c)
+				out = ev.visit(st, c, out)
 			}
 		}
+	}
+	return out
+}
+
+// visit charges one unit and appends c to out if it passes st's test.
+func (ev *xpEval) visit(st *xpStep, c *node, out []*node) []*node {
+	ev.budget--
+	if ev.budget < 0 {
+		ev.fail("evaluation budget exceeded")
+	}
+	if st.matches(c) {
+		out = append(out, c)
 	}
 	return out
 }
@@ -581,7 +673,14 @@ func (ev *xpEval) stringOf(n *node) string {
 // normalization (each TAB, LF or CR becomes a space), which libxml2 applies
 // and encoding/xml does not.
 func attrValue(a *node) string {
-	if !strings.ContainsAny(a.data, "\t\n\r") {
+	clean := true
+	for i := 0; i < len(a.data); i++ {
+		if c := a.data[i]; c == '\t' || c == '\n' || c == '\r' {
+			clean = false
+			break
+		}
+	}
+	if clean {
 		return a.data
 	}
 	return strings.Map(func(r rune) rune {

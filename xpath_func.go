@@ -60,11 +60,12 @@ func init() {
 // call evaluates a function call: arguments first (as libxml2 does), then
 // the lookup and the argument count.
 func (ev *xpEval) call(e *xpNode, f xpFocus) xpathValue {
-	var buf [3]xpathValue
-	args := buf[:0]
+	base := len(ev.stack)
 	for _, a := range e.args {
-		args = append(args, ev.eval(a, f))
+		v := ev.eval(a, f)
+		ev.stack = append(ev.stack, v)
 	}
+	args := ev.stack[base:]
 	if e.prefix != "" {
 		ev.fail("Undefined namespace prefix")
 	}
@@ -76,7 +77,25 @@ func (ev *xpEval) call(e *xpNode, f xpFocus) xpathValue {
 		ev.fail("Invalid number of arguments")
 	}
 	ev.charge(1)
-	return fn.impl(ev, f, args)
+	v := fn.impl(ev, f, args)
+	clear(args)
+	ev.stack = ev.stack[:base]
+	return v
+}
+
+// firstNodeArg returns the first node of the node-set argument, or the
+// context node when the function was called without it.
+func (ev *xpEval) firstNodeArg(f xpFocus, args []xpathValue) (*node, bool) {
+	if len(args) == 0 {
+		return f.node, true
+	}
+	if args[0].kind != xpNodeSet {
+		ev.fail("Invalid type")
+	}
+	if len(args[0].nodes) == 0 {
+		return nil, false
+	}
+	return args[0].nodes[0], true
 }
 
 // nodeArg returns the node-set argument i, or the context node when the
@@ -157,11 +176,11 @@ func fnID(ev *xpEval, _ xpFocus, args []xpathValue) xpathValue {
 func isBlankRune(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
 
 func fnLocalName(ev *xpEval, f xpFocus, args []xpathValue) xpathValue {
-	ns := ev.nodeArg(f, args)
-	if len(ns) == 0 {
+	n, ok := ev.firstNodeArg(f, args)
+	if !ok {
 		return strValue("")
 	}
-	switch n := ns[0]; n.kind {
+	switch n.kind {
 	case elementNode, attributeNode, piNode, namespaceNode:
 		return strValue(n.local)
 	}
@@ -169,11 +188,11 @@ func fnLocalName(ev *xpEval, f xpFocus, args []xpathValue) xpathValue {
 }
 
 func fnNamespaceURI(ev *xpEval, f xpFocus, args []xpathValue) xpathValue {
-	ns := ev.nodeArg(f, args)
-	if len(ns) == 0 {
+	n, ok := ev.firstNodeArg(f, args)
+	if !ok {
 		return strValue("")
 	}
-	switch n := ns[0]; n.kind {
+	switch n.kind {
 	case elementNode, attributeNode:
 		return strValue(n.space)
 	}
@@ -181,11 +200,11 @@ func fnNamespaceURI(ev *xpEval, f xpFocus, args []xpathValue) xpathValue {
 }
 
 func fnName(ev *xpEval, f xpFocus, args []xpathValue) xpathValue {
-	ns := ev.nodeArg(f, args)
-	if len(ns) == 0 {
+	n, ok := ev.firstNodeArg(f, args)
+	if !ok {
 		return strValue("")
 	}
-	switch n := ns[0]; n.kind {
+	switch n.kind {
 	case elementNode, attributeNode:
 		return strValue(n.name())
 	case piNode, namespaceNode:

@@ -171,7 +171,7 @@ func compileXPath(expr string) (x *xpathExpr, err error) {
 		return nil, &xpathSyntaxError{Expr: expr, Pos: pos, Msg: "Invalid character"}
 	}
 	if root := xpCompilePattern(expr); root != nil {
-		return &xpathExpr{src: expr, root: root}, nil
+		return &xpathExpr{src: expr, root: optimize(root)}, nil
 	}
 	p := &xpParser{s: expr}
 	defer func() {
