@@ -28,8 +28,9 @@ func init() {
 
 // exprList collects -e and --xpath in command-line order.
 type exprList struct {
-	exprs []string
-	stdin io.Reader
+	exprs   []string
+	stdin   io.Reader
+	readErr error // first -e file that could not be read
 }
 
 type exprFileFlag struct{ l *exprList }
@@ -45,7 +46,10 @@ func (f exprFileFlag) Set(path string) error {
 		raw, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return err
+		if f.l.readErr == nil {
+			f.l.readErr = err
+		}
+		return nil
 	}
 	f.l.exprs = append(f.l.exprs, readExpressions(raw)...)
 	return nil
@@ -99,6 +103,10 @@ func runFilter(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		return exitUsage
+	}
+	if list.readErr != nil {
+		fmt.Fprintf(stderr, "comet filter: reading expressions: %v\n", list.readErr)
+		return exitFail
 	}
 	if len(list.exprs) == 0 || fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "comet filter: need at least one expression (-e or --xpath) and one PATH")

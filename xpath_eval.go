@@ -653,9 +653,17 @@ func (ev *xpEval) stringOf(n *node) string {
 			ev.charge(1)
 			return c.data
 		}
-		var b strings.Builder
+		size := 0
 		for c := n.firstChild; c != nil; c = nextInSubtree(c, n) {
 			ev.charge(1)
+			if c.kind == textNode {
+				size += len(c.data)
+			}
+		}
+		ev.charge(size / 64)
+		var b strings.Builder
+		b.Grow(size)
+		for c := n.firstChild; c != nil; c = nextInSubtree(c, n) {
 			if c.kind == textNode {
 				b.WriteString(c.data)
 			}

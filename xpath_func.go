@@ -218,12 +218,14 @@ func fnString(ev *xpEval, f xpFocus, args []xpathValue) xpathValue {
 }
 
 func fnConcat(ev *xpEval, _ xpFocus, args []xpathValue) xpathValue {
-	var b strings.Builder
-	for _, a := range args {
-		b.WriteString(ev.toStr(a))
+	strs := make([]string, len(args))
+	total := 0
+	for i, a := range args {
+		strs[i] = ev.toStr(a)
+		total += len(strs[i])
 	}
-	ev.charge(b.Len() / 64)
-	return strValue(b.String())
+	ev.charge(total / 64) // before building: the result can be large
+	return strValue(strings.Join(strs, ""))
 }
 
 func fnStartsWith(ev *xpEval, _ xpFocus, args []xpathValue) xpathValue {
@@ -311,6 +313,7 @@ func fnNormalizeSpace(ev *xpEval, f xpFocus, args []xpathValue) xpathValue {
 
 func fnTranslate(ev *xpEval, _ xpFocus, args []xpathValue) xpathValue {
 	s, from, to := ev.toStr(args[0]), []rune(ev.toStr(args[1])), []rune(ev.toStr(args[2]))
+	ev.charge(len(s) * (len(from) + 1) / 64)
 	var b strings.Builder
 	for _, r := range s {
 		k := -1
@@ -327,7 +330,6 @@ func fnTranslate(ev *xpEval, _ xpFocus, args []xpathValue) xpathValue {
 			b.WriteRune(to[k])
 		}
 	}
-	ev.charge(len(s) * (len(from) + 1) / 64)
 	return strValue(b.String())
 }
 
