@@ -294,7 +294,7 @@ func (ev *xpEval) path(e *xpNode, f xpFocus) []*node {
 // collected and filtered on ev.scratch, used as a stack: predicates may
 // run nested steps, which push above and pop back before returning.
 func (ev *xpEval) step(st *xpStep, set []*node, f xpFocus) []*node {
-	if st.prefix != "" {
+	if st.prefix != "" && st.prefix != "xml" {
 		ev.fail("Undefined namespace prefix")
 	}
 	base := len(ev.scratch)
@@ -460,13 +460,18 @@ func (st *xpStep) matches(n *node) bool {
 	if n.kind != principal {
 		return false
 	}
+	// The only prefix bound is xml (libxml2 always binds it).
+	uri := ""
+	if st.prefix != "" {
+		uri = xmlNamespaceURI
+	}
 	if st.test == testAll {
-		return true
+		return uri == "" || n.space == uri
 	}
 	if principal == namespaceNode {
 		return n.local == st.local
 	}
-	return n.local == st.local && n.space == ""
+	return n.local == st.local && n.space == uri
 }
 
 // collect appends to out the nodes on st's axis from n that pass the node

@@ -449,7 +449,7 @@ func xpStringToNumber(s string) float64 {
 	ret := 0.0
 	ok := false
 	for isASCIIDigit(at(i)) {
-		ret = ret*10 + float64(at(i)-'0')
+		ret = float64(ret*10) + float64(at(i)-'0')
 		ok = true
 		i++
 	}
@@ -466,7 +466,7 @@ func xpStringToNumber(s string) float64 {
 		}
 		maxFrac := frac + 20
 		for isASCIIDigit(at(i)) && frac < maxFrac {
-			fraction = fraction*10 + float64(at(i)-'0')
+			fraction = float64(fraction*10) + float64(at(i)-'0')
 			frac++
 			i++
 		}

@@ -631,7 +631,9 @@ func (p *xpParser) functionCall() *xpNode {
 }
 
 // number parses a number literal with libxml2's arithmetic, so literals
-// round exactly as they do there.
+// round exactly as they do there. The explicit float64 conversions keep
+// the compiler from fusing multiply and add (it may on arm64), which
+// would round differently from libxml2.
 func (p *xpParser) number() float64 {
 	c := p.cur()
 	if c != '.' && !isASCIIDigit(c) {
@@ -640,7 +642,7 @@ func (p *xpParser) number() float64 {
 	ret := 0.0
 	ok := false
 	for isASCIIDigit(p.cur()) {
-		ret = ret*10 + float64(p.cur()-'0')
+		ret = float64(ret*10) + float64(p.cur()-'0')
 		ok = true
 		p.next()
 	}
@@ -657,7 +659,7 @@ func (p *xpParser) number() float64 {
 		}
 		maxFrac := frac + 20
 		for isASCIIDigit(p.cur()) && frac < maxFrac {
-			fraction = fraction*10 + float64(p.cur()-'0')
+			fraction = float64(fraction*10) + float64(p.cur()-'0')
 			frac++
 			p.next()
 		}
