@@ -609,6 +609,7 @@ func nextInSubtree(c, top *node) *node {
 func (ev *xpEval) namespaceNodes(e *node) []*node {
 	var decls []nsDecl
 	for a := e; a != nil && a.kind == elementNode; a = a.parent {
+		ev.charge(1 + len(decls)*len(a.ns))
 		for _, d := range a.ns {
 			if d.prefix == "xml" {
 				continue
@@ -775,7 +776,9 @@ func (ev *xpEval) equal(a, b xpathValue, neq bool) bool {
 			}
 			return false
 		}
+		cost := len(b.str) / 64
 		for _, n := range a.nodes {
+			ev.charge(cost)
 			if (ev.stringOf(n) == b.str) != neq {
 				return true
 			}

@@ -63,6 +63,10 @@ func (ev *xpEval) call(e *xpNode, f xpFocus) xpathValue {
 	base := len(ev.stack)
 	for _, a := range e.args {
 		v := ev.eval(a, f)
+		if v.kind == xpString {
+			// String functions take time in proportion to their input.
+			ev.charge(len(v.str) / 64)
+		}
 		ev.stack = append(ev.stack, v)
 	}
 	args := ev.stack[base:]
