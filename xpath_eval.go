@@ -248,7 +248,7 @@ func (ev *xpEval) evalOp(e *xpNode, f xpFocus) xpathValue {
 		}
 		ns := slices.Clone(v.nodes)
 		for _, p := range e.preds {
-			ns = ev.filter(ns, p, f)
+			ns = ev.filter(ns, p)
 		}
 		return nodesValue(ns)
 	case opPath:
@@ -350,7 +350,7 @@ func (ev *xpEval) filterScratch(start int, pred *xpNode) int {
 
 // filter keeps the nodes of list (in the order positions count) for which
 // pred holds, compacting list in place.
-func (ev *xpEval) filter(list []*node, pred *xpNode, outer xpFocus) []*node {
+func (ev *xpEval) filter(list []*node, pred *xpNode) []*node {
 	size := len(list)
 	kept := 0
 	for i, n := range list {
