@@ -247,13 +247,14 @@ func filterResult(expr string, x *xpathExpr, cerr error, in filterInput) filterR
 // readable is the one-line, human form of a row.
 func (r filterRow) readable() string {
 	var verdict, value string
+	// value is escaped like a TSV field, so the line stays one line.
 	switch {
 	case r.verdict == "error":
-		verdict, value = "invalid filter", r.errMsg
+		verdict, value = "invalid filter", tsvEscape(r.errMsg)
 	case r.typ == "rejected":
-		verdict, value = "rejected", "document not parsed: "+r.errMsg
+		verdict, value = "rejected", tsvEscape("document not parsed: "+r.errMsg)
 	case r.typ == "error":
-		verdict, value = "no match", r.errMsg
+		verdict, value = "no match", tsvEscape(r.errMsg)
 	default:
 		verdict = "no match"
 		if r.verdict == "true" {
@@ -271,7 +272,7 @@ func (r filterRow) readable() string {
 			}
 		}
 	}
-	return fmt.Sprintf("%s: %s: %s => %s", r.file, verdict, tsvEscape(r.expr), tsvEscape(value))
+	return fmt.Sprintf("%s: %s: %s => %s", tsvEscape(r.file), verdict, tsvEscape(r.expr), value)
 }
 
 // describeNode is the canonical form of a node in the vectors' node-sets.

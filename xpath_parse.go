@@ -269,30 +269,22 @@ func (p *xpParser) runeAt(i int) (rune, int) {
 	return utf8.DecodeRuneInString(p.s[i:])
 }
 
-// Name characters as libxml2 classifies them (XML 1.0 fourth edition,
-// approximated with Unicode categories).
+// Name characters as libxml2 classifies them: ASCII letters, digits, '.',
+// '-' and '_', and beyond ASCII the XML 1.0 (fourth edition) tables of
+// xpath_chars.go.
 func isNameLetter(r rune) bool {
-	return r < utf8.RuneSelf && isASCIILetter(byte(r)) || r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.Is(unicode.Nl, r))
-}
-
-func isNameDigit(r rune) bool {
-	return r >= '0' && r <= '9' || r >= utf8.RuneSelf && unicode.IsDigit(r)
-}
-
-func isCombining(r rune) bool {
-	return r >= utf8.RuneSelf && (unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r) || unicode.Is(unicode.Me, r))
-}
-
-func isExtender(r rune) bool {
-	switch r {
-	case 0xB7, 0x2D0, 0x2D1, 0x387, 0x640, 0xE46, 0xEC6, 0x3005:
-		return true
+	if r < utf8.RuneSelf {
+		return isASCIILetter(byte(r))
 	}
-	return r >= 0x3031 && r <= 0x3035 || r >= 0x309D && r <= 0x309E || r >= 0x30FC && r <= 0x30FE
+	return unicode.Is(xpNameStartTable, r)
 }
 
 func isNCNameChar(r rune) bool {
-	return isNameLetter(r) || isNameDigit(r) || r == '.' || r == '-' || r == '_' || isCombining(r) || isExtender(r)
+	if r < utf8.RuneSelf {
+		c := byte(r)
+		return isASCIILetter(c) || isASCIIDigit(c) || c == '.' || c == '-' || c == '_'
+	}
+	return unicode.Is(xpNameCharTable, r)
 }
 
 // parseNCName reads an NCName at the cursor, or returns "" without moving.
@@ -973,6 +965,23 @@ func xpPatternAlt(s string) (*xpNode, bool) {
 	}
 	if p.cur() != 0 {
 		return nil, false
+	}
+	if !path.absolute {
+		// Streaming never yields the context node itself unless the
+		// pattern is just "." steps: ".//." selects descendants only.
+		onlySelf, desc := true, false
+		for _, st := range path.steps {
+			switch st.axis {
+			case axisSelf:
+			case axisDescendantOrSelf:
+				desc = true
+			default:
+				onlySelf = false
+			}
+		}
+		if onlySelf && desc {
+			path.steps = []xpStep{{axis: axisDescendant, test: testNode}}
+		}
 	}
 	return path, true
 }

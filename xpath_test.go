@@ -348,6 +348,11 @@ func TestXPathTable(t *testing.T) {
 		{"-(0 div 0)", "number nan"},
 		{"\"αβγ\"", "string αβγ"},
 		{"/ä", "nodeset "},
+		{"count(.//.)", "number 24.0"},
+		{"* | //Date |", "syntax"},
+		{"count(.//. | /)", "number 25.0"},
+		{"count(//.)", "number 27.0"},
+		{".//./.[1]", "syntax"},
 		{"a\x00b", "syntax"},
 	}
 	for _, tc := range tests {
@@ -391,6 +396,42 @@ func TestXPathMatches(t *testing.T) {
 			}
 			if got := x.matches(doc); got != tc.want {
 				t.Errorf("matches(%s) = %v, want %v", tc.expr, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestXPathStreamingPatterns checks the paths libxml2 evaluates with its
+// streaming shortcut (no '[', '(', '@' or ':'), where ".//." leaves out the
+// context node although XPath includes it.
+func TestXPathStreamingPatterns(t *testing.T) {
+	doc := mustParse(t, xpTestDoc)
+	tests := []struct {
+		expr  string
+		count int
+		first string
+	}{
+		{".//.", 23, "#\n"},
+		{".//.//.", 23, "#\n"},
+		{"./.", 1, "VOEvent"},
+		{".", 1, "VOEvent"},
+		{"//.", 27, "/"},
+		{"/.//.", 27, "/"},
+		{"Who//.", 5, "Who"},
+		{"//Who | //Date |", 2, "Who"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.expr, func(t *testing.T) {
+			x, err := compileXPath(tc.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := x.eval(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.nodes) != tc.count || shortNode(v.nodes[0]) != tc.first {
+				t.Errorf("%s: %d nodes starting %q, want %d starting %q", tc.expr, len(v.nodes), shortNode(v.nodes[0]), tc.count, tc.first)
 			}
 		})
 	}
