@@ -297,15 +297,28 @@ func (ev *xpEval) step(st *xpStep, set []*node, f xpFocus) []*node {
 	if st.prefix != "" && st.prefix != "xml" {
 		ev.fail("Undefined namespace prefix")
 	}
+	// libxml2 evaluates "[p][n]" (n an integer literal) as a range: p is not
+	// evaluated at all when fewer than n nodes are left, and not after its
+	// n-th match. This decides whether an error in p is ever raised.
+	preds, rangeN := st.preds, -1
+	if k := len(preds); k >= 2 && preds[k-1].op == opNumber {
+		if f := preds[k-1].num; f > math.MinInt32 && f < math.MaxInt32 && f == math.Trunc(f) {
+			preds, rangeN = preds[:k-1], int(f)
+		}
+	}
 	base := len(ev.scratch)
 	for _, n := range set {
 		start := len(ev.scratch)
 		ev.scratch = ev.collect(st, n, ev.scratch)
-		for _, p := range st.preds {
+		for i, p := range preds {
 			if len(ev.scratch) == start {
 				break
 			}
-			ev.scratch = ev.scratch[:ev.filterScratch(start, p)]
+			if rangeN >= 0 && i == len(preds)-1 {
+				ev.scratch = ev.scratch[:ev.filterNth(start, p, rangeN)]
+			} else {
+				ev.scratch = ev.scratch[:ev.filterScratch(start, p)]
+			}
 		}
 	}
 	var out []*node
@@ -346,6 +359,38 @@ func (ev *xpEval) filterScratch(start int, pred *xpNode) int {
 		}
 	}
 	return kept
+}
+
+// filterNth keeps only the n-th node of ev.scratch[start:] for which pred
+// holds, evaluating pred no further than that, and not at all when fewer
+// than n nodes are there (libxml2's xmlXPathNodeSetFilter with a range).
+func (ev *xpEval) filterNth(start int, pred *xpNode, n int) int {
+	size := len(ev.scratch) - start
+	if size < n {
+		return start
+	}
+	end, pos := start, 1
+	for i := 0; i < size; i++ {
+		node := ev.scratch[start+i]
+		ev.charge(1)
+		v := ev.eval(pred, xpFocus{node: node, pos: i + 1, size: size})
+		var ok bool
+		if v.kind == xpNumber {
+			ok = v.num == float64(i+1)
+		} else {
+			ok = ev.toBool(v)
+		}
+		if !ok {
+			continue
+		}
+		if pos == n {
+			ev.scratch[start] = node
+			end = start + 1
+			break
+		}
+		pos++
+	}
+	return end
 }
 
 // filter keeps the nodes of list (in the order positions count) for which
