@@ -146,10 +146,10 @@ func fnID(ev *xpEval, _ xpFocus, args []xpathValue) xpathValue {
 	var tokens []string
 	if args[0].kind == xpNodeSet {
 		for _, n := range args[0].nodes {
-			tokens = append(tokens, strings.FieldsFunc(ev.stringOf(n), isBlankRune)...)
+			tokens = append(tokens, idTokens(ev.stringOf(n))...)
 		}
 	} else {
-		tokens = strings.FieldsFunc(ev.toStr(args[0]), isBlankRune)
+		tokens = idTokens(ev.toStr(args[0]))
 	}
 	if len(tokens) == 0 {
 		return nodesValue(nil)
@@ -175,6 +175,17 @@ func fnID(ev *xpEval, _ xpFocus, args []xpathValue) xpathValue {
 		}
 	}
 	return nodesValue(ev.sortNodes(out))
+}
+
+// idTokens splits an id() argument on blanks as libxml2 does, including
+// its quirk: the first token keeps the blanks that precede it (so
+// id(" a") finds nothing).
+func idTokens(s string) []string {
+	tokens := strings.FieldsFunc(s, isBlankRune)
+	if len(tokens) > 0 && isBlank(s[0]) {
+		tokens[0] = s[:strings.Index(s, tokens[0])+len(tokens[0])]
+	}
+	return tokens
 }
 
 func isBlankRune(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }

@@ -159,6 +159,8 @@ func TestXPathTable(t *testing.T) {
 		{"count()", "evalerror"},
 		{"id('g1')/@name", "nodeset @name=G"},
 		{"id('nope g1 g1')/@name", "nodeset @name=G"},
+		{"id(' g1')", "nodeset "},
+		{"id('x  g1 ')/@name", "nodeset @name=G"},
 		{"id(//Group/@xml:id)/@name", "nodeset @name=G"},
 		{"//@xml:*", "nodeset @lang=en-GB,@id=g1"},
 		{"string(@xml:lang)", "string en-GB"},
