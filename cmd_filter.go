@@ -116,7 +116,7 @@ func runFilter(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	status := exitOK
 	var inputs []filterInput
 	for _, path := range fs.Args() {
-		files, err := filterPaths(path)
+		files, err := expandPaths([]string{path})
 		if err != nil {
 			fmt.Fprintf(stderr, "comet filter: %v\n", err)
 			status = exitFail
@@ -161,28 +161,6 @@ func runFilter(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return status
-}
-
-// filterPaths expands a PATH: a directory means its *.xml files in name order.
-func filterPaths(path string) ([]string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.IsDir() {
-		return []string{path}, nil
-	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return nil, err
-	}
-	var files []string
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".xml") {
-			files = append(files, filepath.Join(path, e.Name()))
-		}
-	}
-	return files, nil
 }
 
 // filterRow is one result; value is already escaped for TSV.

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -63,7 +61,7 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			kr.merge(k)
 		}
 	}
-	files, err := expandEventPaths(fs.Args())
+	files, err := expandPaths(fs.Args())
 	if err != nil {
 		fmt.Fprintf(stderr, "comet verify: %v\n", err)
 		return exitFail
@@ -103,54 +101,7 @@ func tsvField(s string) string {
 	if s == "" {
 		return "-"
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c == '|':
-			b.WriteString(`\|`)
-		case c < 0x20 || c == 0x7F:
-			fmt.Fprintf(&b, `\x%02X`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// expandEventPaths replaces each directory argument by its *.xml files in
-// name order (joined to the directory as given); files stay as given.
-func expandEventPaths(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil || !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		ents, err := os.ReadDir(a)
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, e := range ents {
-			if !e.IsDir() && strings.HasSuffix(e.Name(), ".xml") {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			out = append(out, filepath.Join(a, n))
-		}
-	}
-	return out, nil
+	return tsvEscape(s)
 }
 
 // runSign is `comet sign --key FILE [-o OUT] PATH`.

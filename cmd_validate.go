@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -77,65 +75,6 @@ func runValidate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
-}
-
-// expandPaths replaces each directory in paths by the *.xml files in it, in
-// name order, joined to the directory exactly as given (not cleaned, so
-// "./events" stays "./events/a.xml").
-func expandPaths(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil || !st.IsDir() {
-			// A missing file is reported when it is read.
-			out = append(out, p)
-			continue
-		}
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, e := range entries {
-			if !e.IsDir() && strings.HasSuffix(e.Name(), ".xml") {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Strings(names)
-		sep := string(filepath.Separator)
-		if strings.HasSuffix(p, sep) || strings.HasSuffix(p, "/") {
-			sep = ""
-		}
-		for _, n := range names {
-			out = append(out, p+sep+n)
-		}
-	}
-	return out, nil
-}
-
-// tsvEscape escapes a field as the contract's TSV outputs do: \\ \t \n \r
-// \| and other control bytes as \xHH.
-func tsvEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c == '|':
-			b.WriteString(`\|`)
-		case c < 0x20 || c == 0x7F:
-			fmt.Fprintf(&b, `\x%02X`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // oneLine makes s printable on one line for the readable output.

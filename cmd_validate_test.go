@@ -55,12 +55,6 @@ func TestValidateCommand(t *testing.T) {
 	}
 }
 
-func TestTSVEscape(t *testing.T) {
-	if got, want := tsvEscape("a\\b\tc\nd\re|f\x01g"), `a\\b\tc\nd\re\|f\x01g`; got != want {
-		t.Errorf("tsvEscape = %q, want %q", got, want)
-	}
-}
-
 // BenchmarkValidateMedian parses and validates the median corpus event; the
 // budget is 1.5 times BenchmarkTokenLoop.
 func BenchmarkValidateMedian(b *testing.B) {

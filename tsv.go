@@ -1,8 +1,12 @@
-// tsv.go is the field escaping shared by every --tsv output (filter,
-// validate, verify), as shared/vectors/xpath/README.md defines it.
+// tsv.go is what the file commands (filter, validate, verify) share: the
+// field escaping of every --tsv output, as shared/vectors/xpath/README.md
+// defines it, and the expansion of directory arguments.
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -47,4 +51,38 @@ func tsvEscape(s string) string {
 		i += size
 	}
 	return b.String()
+}
+
+// expandPaths replaces each directory in paths by the *.xml files in it, in
+// name order, joined to the directory exactly as given (not cleaned, so
+// "./events" stays "./events/a.xml").
+func expandPaths(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil || !st.IsDir() {
+			// A missing file is reported when it is read.
+			out = append(out, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, e := range entries {
+			if !e.IsDir() && strings.HasSuffix(e.Name(), ".xml") {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Strings(names)
+		sep := string(filepath.Separator)
+		if strings.HasSuffix(p, sep) || strings.HasSuffix(p, "/") {
+			sep = ""
+		}
+		for _, n := range names {
+			out = append(out, p+sep+n)
+		}
+	}
+	return out, nil
 }
