@@ -223,7 +223,7 @@ func (s *subConn) wants(ev *event) bool {
 	if len(fs.exprs) == 0 {
 		return false
 	}
-	doc, err := ev.tree()
+	doc, err := ev.tree(&s.bc.b.m.treeParses)
 	if err != nil {
 		s.bc.b.log.Info("event cannot be filtered: not well-formed", "ivorn", ev.ivorn, "err", err)
 		return false

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -34,11 +35,13 @@ type event struct {
 	docErr  error
 }
 
-// tree returns the event's parsed document, parsing it on first use. Many
-// goroutines may call it; the parse happens once.
-func (e *event) tree() (*document, error) {
+// tree returns the event's parsed document, parsing it on first use (and
+// counting that in parses). Many goroutines may call it; the parse happens
+// once. The receiver's events come with the tree its validation built.
+func (e *event) tree(parses *atomic.Int64) (*document, error) {
 	e.docOnce.Do(func() {
 		if e.doc == nil {
+			parses.Add(1)
 			e.doc, e.docErr = parseDocument(e.raw)
 		}
 	})

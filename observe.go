@@ -25,6 +25,8 @@ type metrics struct {
 	signatures labelledCounter // signature verdicts of new events
 
 	eventDBErrors atomic.Int64 // event DB writes that failed
+
+	treeParses atomic.Int64 // events parsed only because a subscriber filters them
 }
 
 // labelledCounter counts by one label value.
