@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,22 +17,37 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// statusServer serves the status endpoints on one listener.
+// statusServer serves the status endpoints on one listener. It speaks just
+// enough HTTP/1.1 for probes, scrapers and curl (GET and HEAD, one request
+// per connection), so the binary does without net/http, which would make
+// the Raspberry Pi build a third larger.
 type statusServer struct {
 	ln     net.Listener
-	srv    *http.Server
 	m      *metrics
 	status func() brokerStatus
 	log    *slog.Logger
 	now    func() time.Time
+	server string // the Server header
+
+	sem  chan struct{} // connections being answered
+	wg   sync.WaitGroup
+	done chan struct{}
+	once sync.Once
 }
+
+// Limits of the status server.
+const (
+	httpMaxConns      = 32
+	httpMaxHeader     = 8 << 10
+	httpRequestWindow = 10 * time.Second // to read the request and write the answer
+)
 
 // newStatusServer binds addr (host:port; port 0 picks one) and prepares the
 // endpoints; serve starts answering.
@@ -40,30 +56,8 @@ func newStatusServer(addr string, m *metrics, status func() brokerStatus, log *s
 	if err != nil {
 		return nil, fmt.Errorf("http: listen %s: %v", addr, err)
 	}
-	s := &statusServer{ln: ln, m: m, status: status, log: log, now: time.Now}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", s.healthz)
-	mux.HandleFunc("/metrics", s.metrics)
-	mux.HandleFunc("/status", s.statusJSON)
-	server := softwareName("")
-	s.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Server", server)
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				w.Header().Set("Allow", "GET, HEAD")
-				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-				return
-			}
-			mux.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	return s, nil
+	return &statusServer{ln: ln, m: m, status: status, log: log, now: time.Now, server: softwareName(""),
+		sem: make(chan struct{}, httpMaxConns), done: make(chan struct{})}, nil
 }
 
 // addr is the address the server listens on.
@@ -71,26 +65,135 @@ func (s *statusServer) addr() string { return s.ln.Addr().String() }
 
 // serve answers requests until shutdown; it returns nil after shutdown.
 func (s *statusServer) serve() error {
-	err := s.srv.Serve(s.ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return nil
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Debug("http: accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			c.Close() // too many at once: a probe will retry
+			continue
+		}
+		s.wg.Add(1)
+		go func() { // waited for by shutdown
+			defer s.wg.Done()
+			defer func() { <-s.sem }()
+			s.answer(c)
+		}()
 	}
-	return err
 }
 
 // shutdown stops accepting and waits, until ctx is done, for requests in
-// progress; then it closes what is left.
+// progress.
 func (s *statusServer) shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		s.srv.Close()
+	s.once.Do(func() { close(s.done) })
+	s.ln.Close()
+	finished := make(chan struct{})
+	go func() { s.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return err
+}
+
+// answer reads one request from c and writes the response.
+func (s *statusServer) answer(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(httpRequestWindow))
+	method, path, code := readHTTPRequest(bufio.NewReaderSize(io.LimitReader(c, httpMaxHeader+1), 1024))
+	var body []byte
+	ctype := "text/plain; charset=utf-8"
+	extra := ""
+	switch {
+	case code != 0:
+		body = []byte(httpStatusText(code) + "\n")
+	case method != "GET" && method != "HEAD":
+		code, extra, body = 405, "Allow: GET, HEAD\r\n", []byte("method not allowed\n")
+	case path == "/healthz":
+		code, body = s.healthz()
+	case path == "/metrics":
+		code, ctype, body = 200, "text/plain; version=0.0.4; charset=utf-8", []byte(renderMetrics(s.m, s.status(), s.now()))
+	case path == "/status":
+		code, ctype, body = 200, "application/json", s.statusJSON()
+	default:
+		code, body = 404, []byte("not found: try /healthz, /metrics or /status\n")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nServer: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+		code, httpStatusText(code), s.server, ctype, len(body), extra)
+	bufs := net.Buffers{[]byte(b.String())}
+	if method != "HEAD" {
+		bufs = append(bufs, body)
+	}
+	if _, err := bufs.WriteTo(c); err != nil {
+		s.log.Debug("http: write", "path", path, "err", err)
+	}
+}
+
+// readHTTPRequest reads a request line and headers (the body of a GET is
+// ignored). A non-zero code is the error to answer with.
+func readHTTPRequest(r *bufio.Reader) (method, path string, code int) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", "", 400
+	}
+	parts := strings.Fields(line)
+	if len(parts) != 3 || !strings.HasPrefix(parts[2], "HTTP/1.") {
+		return "", "", 400
+	}
+	method, path = parts[0], parts[1]
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	for {
+		h, err := r.ReadString('\n')
+		if err != nil {
+			if r.Buffered() == 0 && errors.Is(err, io.EOF) {
+				return method, path, 431 // the header limit cut it off
+			}
+			return method, path, 400
+		}
+		if strings.TrimRight(h, "\r\n") == "" {
+			return method, path, 0
+		}
+	}
+}
+
+func httpStatusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 503:
+		return "Service Unavailable"
+	}
+	return "Error"
 }
 
 // healthz answers 200 "ok" while every listener is up, 503 with the reason
 // otherwise.
-func (s *statusServer) healthz(w http.ResponseWriter, r *http.Request) {
+func (s *statusServer) healthz() (int, []byte) {
 	st := s.status()
 	var down []string
 	for _, l := range st.Listeners {
@@ -102,14 +205,10 @@ func (s *statusServer) healthz(w http.ResponseWriter, r *http.Request) {
 			down = append(down, reason)
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
 	if len(down) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, strings.Join(down, "\n")+"\n")
-		return
+		return 503, []byte(strings.Join(down, "\n") + "\n")
 	}
-	io.WriteString(w, "ok\n")
+	return 200, []byte("ok\n")
 }
 
 // statusCounters are the broker-wide counters as /status shows them.
@@ -143,7 +242,7 @@ func labelMap(c *labelledCounter) map[string]int64 {
 	return out
 }
 
-func (s *statusServer) statusJSON(w http.ResponseWriter, r *http.Request) {
+func (s *statusServer) statusJSON() []byte {
 	st := s.status()
 	doc := statusDocument{
 		brokerStatus: st,
@@ -170,13 +269,12 @@ func (s *statusServer) statusJSON(w http.ResponseWriter, r *http.Request) {
 	if !st.Started.IsZero() {
 		doc.Uptime = s.now().Sub(st.Started).Truncate(time.Millisecond).Seconds()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		s.log.Debug("http: write /status", "err", err)
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		s.log.Error("http: encode /status", "err", err)
+		return []byte("{}\n")
 	}
+	return append(out, '\n')
 }
 
 // promWriter writes metric families in the Prometheus text format 0.0.4.
@@ -333,11 +431,4 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	p.family("comet_eventdb_errors_total", "counter", "Event database writes that failed.")
 	p.sample("comet_eventdb_errors_total", "", "", float64(m.eventDBErrors.Load()))
 	return p.b.String()
-}
-
-func (s *statusServer) metrics(w http.ResponseWriter, r *http.Request) {
-	body := renderMetrics(s.m, s.status(), s.now())
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	io.WriteString(w, body)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -246,7 +248,7 @@ func TestStatusEndpoints(t *testing.T) {
 		{"/healthz", "text/plain; charset=utf-8", 200, "ok\n"},
 		{"/metrics", "text/plain; version=0.0.4; charset=utf-8", 200, "comet_events_received_total 3\n"},
 		{"/status", "application/json", 200, `"local_ivo": "ivo://example.org/broker"`},
-		{"/nothing", "text/plain; charset=utf-8", 404, "404 page not found"},
+		{"/nothing", "text/plain; charset=utf-8", 404, "not found"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			resp, body := get(t, s, tc.path)
@@ -332,5 +334,45 @@ func TestStatusServerBindError(t *testing.T) {
 	log, _ := newTestLogger()
 	if _, err := newStatusServer(s.addr(), &metrics{}, nil, log); err == nil || !strings.Contains(err.Error(), "http: listen "+s.addr()) {
 		t.Errorf("second bind: %v", err)
+	}
+}
+
+// TestStatusServerProtocol checks the hand-written HTTP at its edges.
+func TestStatusServerProtocol(t *testing.T) {
+	s, err := newStatusServer("127.0.0.1:0", &metrics{}, func() brokerStatus { return brokerStatus{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.serve()
+	defer s.shutdown(context.Background())
+	raw := func(req string) string {
+		c, err := net.Dial("tcp", s.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte(req))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	cases := []struct{ name, req, status, has, lacks string }{
+		{"get with query", "GET /healthz?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK", "\r\n\r\nok\n", ""},
+		{"head has no body", "HEAD /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK", "Content-Length: 3", "ok\n"},
+		{"post refused", "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405", "Allow: GET, HEAD", ""},
+		{"garbage", "hello\r\n\r\n", "HTTP/1.1 400", "", ""},
+		{"http/1.0", "GET /status HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK", "application/json", ""},
+		{"header too large", "GET /healthz HTTP/1.1\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n", "HTTP/1.1 431", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := raw(tc.req)
+			if !strings.HasPrefix(got, tc.status) || !strings.Contains(got, tc.has) || (tc.lacks != "" && strings.Contains(got, tc.lacks)) {
+				t.Errorf("got %q", got)
+			}
+			if !strings.Contains(got, "Server: comet/") || !strings.Contains(got, "Connection: close") {
+				t.Errorf("headers: %q", got)
+			}
+		})
 	}
 }
