@@ -280,34 +280,9 @@ func (t *benchTemplate) isAckFor(reply []byte, i int) bool {
 // attributes by reading only the prolog and the root's start tag: the
 // subscribers' and authors' cheap look at each message.
 func benchRootAttrs(raw []byte) (role, ivorn string, err error) {
-	i := 0
-	if bytes.HasPrefix(raw, []byte{0xEF, 0xBB, 0xBF}) {
-		i = 3
-	}
-	for {
-		for i < len(raw) && isXMLSpace(raw[i]) {
-			i++
-		}
-		rest := raw[i:]
-		var end []byte
-		switch {
-		case len(rest) == 0 || rest[0] != '<':
-			return "", "", errNoRoot
-		case bytes.HasPrefix(rest, []byte("<?")):
-			end = []byte("?>")
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			end = []byte("-->")
-		case bytes.HasPrefix(rest, []byte("<!")):
-			return "", "", errScanDoctype
-		}
-		if end == nil {
-			break
-		}
-		k := bytes.Index(rest[2:], end)
-		if k < 0 {
-			return "", "", errNoRoot
-		}
-		i += 2 + k + len(end)
+	i, err := skipProlog(raw)
+	if err != nil {
+		return "", "", err
 	}
 	_, _, _, _, err = scanTagFunc(raw, i, func(k, v []byte) {
 		switch string(k) {
@@ -704,33 +679,10 @@ func appendBenchAck(dst []byte, ivorn string, stamp *benchStamp) []byte {
 	return dst
 }
 
-// benchReadFrame is readFrame into a buffer that is reused from one frame
-// to the next (buf's storage, grown when too small): a subscriber reads a
-// frame per event per connection, so this saves an allocation and clearing
-// of every one. The limit is checked before anything grows.
+// benchReadFrame is readFrameInto with the buffer a subscriber reuses from
+// one frame to the next: it reads a frame per event per connection.
 func benchReadFrame(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 {
-		return nil, &frameError{err: errEmptyFrame}
-	}
-	if uint64(n) > uint64(max) {
-		return nil, &frameError{err: errFrameTooLarge, length: n, limit: max}
-	}
-	if uint64(cap(buf)) < uint64(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(br, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
+	return readFrameInto(br, buf, max)
 }
 
 // benchFrameBuffered reports whether a whole frame is already buffered in br,

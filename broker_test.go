@@ -738,49 +738,64 @@ func TestSubscriberAnswersAndFilters(t *testing.T) {
 	}
 }
 
-func TestSubscriberTimeoutAndBackoff(t *testing.T) {
-	// An upstream that accepts and says nothing, then one that closes at once.
+// fakeUpstream accepts connections, records when each arrived, and hands
+// each to serve (with its number, from 1) in a goroutine of its own.
+type fakeUpstream struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	accepts []time.Time
+}
+
+func startFakeUpstream(t *testing.T, serve func(n int, c net.Conn)) *fakeUpstream {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var accepts []time.Time
+	f := &fakeUpstream{ln: ln}
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			accepts = append(accepts, time.Now())
-			n := len(accepts)
-			mu.Unlock()
-			if n == 1 {
-				// Keep the first one open and silent: the subscriber must
-				// give up after subscriberTimeout.
-				go func() { io.Copy(io.Discard, c); c.Close() }()
-				continue
-			}
-			c.Close()
+			f.mu.Lock()
+			f.accepts = append(f.accepts, time.Now())
+			n := len(f.accepts)
+			f.mu.Unlock()
+			go serve(n, c)
 		}
 	}()
+	return f
+}
+
+func (f *fakeUpstream) times() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.accepts...)
+}
+
+func TestSubscriberTimeoutAndBackoff(t *testing.T) {
+	// An upstream that accepts and says nothing, then closes at once.
+	up := startFakeUpstream(t, func(n int, c net.Conn) {
+		if n == 1 {
+			// Keep the first one open and silent: the subscriber must
+			// give up after subscriberTimeout.
+			io.Copy(io.Discard, c)
+		}
+		c.Close()
+	})
 	cfg := testConfig(t)
-	cfg.remotes = []string{ln.Addr().String()}
+	cfg.remotes = []string{up.ln.Addr().String()}
 	cfg.subscriberTimeout = 150 * time.Millisecond
 	cfg.backoffBase = 40 * time.Millisecond
 	cfg.backoffMax = 10 * time.Second
 	cfg.backoffReset = 10 * time.Second
 	tb := startBroker(t, cfg)
-	waitFor(t, "five connection attempts", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(accepts) >= 5
-	})
+	waitFor(t, "five connection attempts", func() bool { return len(up.times()) >= 5 })
 	tb.stop()
-	mu.Lock()
-	defer mu.Unlock()
+	accepts := up.times()
 	if d := accepts[1].Sub(accepts[0]); d < 150*time.Millisecond {
 		t.Errorf("silent upstream dropped after %v, want at least the 150ms timeout", d)
 	}

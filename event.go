@@ -10,12 +10,9 @@ package main
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // event is one VOEvent accepted (or being judged) by the broker.
@@ -71,41 +68,9 @@ var (
 // only what it needs to find the span; it is not a well-formedness check.
 func scanRoot(raw []byte) (rootInfo, error) {
 	var ri rootInfo
-	i := 0
-	if bytes.HasPrefix(raw, []byte{0xEF, 0xBB, 0xBF}) {
-		i = 3
-	}
-	// Prolog.
-	for {
-		for i < len(raw) && isXMLSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) {
-			return ri, errNoRoot
-		}
-		if raw[i] != '<' {
-			return ri, errNoRoot
-		}
-		rest := raw[i:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("<?")):
-			j := bytes.Index(rest, []byte("?>"))
-			if j < 0 {
-				return ri, errNoRoot
-			}
-			i += j + 2
-			continue
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			j := bytes.Index(rest[4:], []byte("-->"))
-			if j < 0 {
-				return ri, errNoRoot
-			}
-			i += 4 + j + 3
-			continue
-		case bytes.HasPrefix(rest, []byte("<!")):
-			return ri, errScanDoctype
-		}
-		break
+	i, err := skipProlog(raw)
+	if err != nil {
+		return ri, err
 	}
 	ri.start = i
 	name, _, selfClosing, next, err := scanTagFunc(raw, i, func(k, v []byte) {
@@ -175,6 +140,40 @@ func scanRoot(raw []byte) (rootInfo, error) {
 	}
 	ri.end = i
 	return ri, nil
+}
+
+// skipProlog returns where the root element's start tag begins: after a
+// byte-order mark, the XML declaration, comments, processing instructions
+// and white space. A DOCTYPE is errScanDoctype.
+func skipProlog(raw []byte) (int, error) {
+	i := 0
+	if bytes.HasPrefix(raw, []byte{0xEF, 0xBB, 0xBF}) {
+		i = 3
+	}
+	for {
+		for i < len(raw) && isXMLSpace(raw[i]) {
+			i++
+		}
+		rest := raw[i:]
+		var end []byte
+		switch {
+		case len(rest) == 0 || rest[0] != '<':
+			return 0, errNoRoot
+		case bytes.HasPrefix(rest, []byte("<?")):
+			end = []byte("?>")
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			end = []byte("-->")
+		case bytes.HasPrefix(rest, []byte("<!")):
+			return 0, errScanDoctype
+		default:
+			return i, nil
+		}
+		k := bytes.Index(rest[2:], end)
+		if k < 0 {
+			return 0, errNoRoot
+		}
+		i += 2 + k + len(end)
+	}
 }
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
@@ -262,65 +261,12 @@ func scanTagFunc(raw []byte, i int, attr func(k, v []byte)) (string, int, bool, 
 
 // unescapeAttr resolves the predefined entities and character references in
 // an attribute value and applies attribute-value normalisation (a literal
-// tab, CR or LF becomes a space).
+// tab, CR or LF becomes a space), as the tree does.
 func unescapeAttr(v []byte) string {
 	if bytes.IndexByte(v, '&') < 0 && bytes.IndexAny(v, "\t\r\n") < 0 {
 		return string(v)
 	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch c {
-		case '\t', '\n':
-			b.WriteByte(' ')
-			continue
-		case '\r':
-			b.WriteByte(' ')
-			if i+1 < len(v) && v[i+1] == '\n' {
-				i++
-			}
-			continue
-		case '&':
-			semi := bytes.IndexByte(v[i:], ';')
-			if semi > 0 {
-				ref := string(v[i+1 : i+semi])
-				if r, ok := entityRune(ref); ok {
-					b.WriteRune(r)
-					i += semi
-					continue
-				}
-			}
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-func entityRune(ref string) (rune, bool) {
-	switch ref {
-	case "amp":
-		return '&', true
-	case "lt":
-		return '<', true
-	case "gt":
-		return '>', true
-	case "quot":
-		return '"', true
-	case "apos":
-		return '\'', true
-	}
-	if strings.HasPrefix(ref, "#x") {
-		var r rune
-		if _, err := fmt.Sscanf(ref[2:], "%x", &r); err == nil && utf8.ValidRune(r) {
-			return r, true
-		}
-	} else if strings.HasPrefix(ref, "#") {
-		var r rune
-		if _, err := fmt.Sscanf(ref[1:], "%d", &r); err == nil && utf8.ValidRune(r) {
-			return r, true
-		}
-	}
-	return 0, false
+	return normalizeAttrValue(v)
 }
 
 // voeventRoles are the root roles that make a message a VOEvent (comet-behaviour §1.2).

@@ -8,18 +8,26 @@ import (
 	"time"
 )
 
+// testKeyFiles makes a signing key and writes its armored public and secret
+// halves to files, returning their paths.
+func testKeyFiles(t *testing.T, uid string) (pubFile, secFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	pub, sec, err := generateKey(uid, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile, secFile = filepath.Join(dir, "pub.asc"), filepath.Join(dir, "sec.asc")
+	writeFile(t, pubFile, string(pub))
+	writeFile(t, secFile, string(sec))
+	return pubFile, secFile
+}
+
 // TestSignedEventThroughTwoBrokers: with --require-signature, a signed event
 // passes author → A → B → subscriber byte for byte and still verifies at
 // the end; an unsigned one is naked at A with the verdict.
 func TestSignedEventThroughTwoBrokers(t *testing.T) {
-	dir := t.TempDir()
-	pub, sec, err := generateKey("Test Author <author@example.org>", time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubFile, secFile := filepath.Join(dir, "pub.asc"), filepath.Join(dir, "sec.asc")
-	writeFile(t, pubFile, string(pub))
-	writeFile(t, secFile, string(sec))
+	pubFile, secFile := testKeyFiles(t, "Test Author <author@example.org>")
 
 	cfgA := receiveConfig(t)
 	cfgA.keyrings = []string{pubFile}
@@ -74,13 +82,7 @@ func TestSignedEventThroughTwoBrokers(t *testing.T) {
 // TestSubscriberDropsUnsigned: a subscriber with --require-signature acks an
 // unsigned event from upstream but neither relays nor records it.
 func TestSubscriberDropsUnsigned(t *testing.T) {
-	dir := t.TempDir()
-	pub, _, err := generateKey("K <k@example.org>", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubFile := filepath.Join(dir, "pub.asc")
-	writeFile(t, pubFile, string(pub))
+	pubFile, _ := testKeyFiles(t, "K <k@example.org>")
 	a := startBroker(t, receiveConfig(t)) // no policy upstream
 	cfgB := testConfig(t)
 	cfgB.broadcast = []endpoint{{"tcp", "127.0.0.1:0"}}
@@ -107,14 +109,7 @@ func TestSubscriberDropsUnsigned(t *testing.T) {
 }
 
 func TestSendvoSignKey(t *testing.T) {
-	dir := t.TempDir()
-	pub, sec, err := generateKey("Author <a@example.org>", time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubFile, secFile := filepath.Join(dir, "pub.asc"), filepath.Join(dir, "sec.asc")
-	writeFile(t, pubFile, string(pub))
-	writeFile(t, secFile, string(sec))
+	pubFile, secFile := testKeyFiles(t, "Author <a@example.org>")
 	cfg := receiveConfig(t)
 	cfg.keyrings = []string{pubFile}
 	cfg.requireSignature = true
@@ -128,7 +123,7 @@ func TestSendvoSignKey(t *testing.T) {
 	if a.m.signatures.get("valid") != 1 {
 		t.Errorf("broker saw no valid signature")
 	}
-	code = runSendvo([]string{"-h", host, "-p", port, "--sign-key", filepath.Join(dir, "missing")}, bytes.NewReader(testEventBytes("x")), &out, &errb)
+	code = runSendvo([]string{"-h", host, "-p", port, "--sign-key", filepath.Join(t.TempDir(), "missing")}, bytes.NewReader(testEventBytes("x")), &out, &errb)
 	if code != exitFail {
 		t.Errorf("missing key: exit %d", code)
 	}

@@ -139,38 +139,21 @@ func TestEventDBWriteFailureKeepsRelaying(t *testing.T) {
 // TestUpstreamGarbage: an upstream that sends garbage is dropped and
 // backed off, never spun on.
 func TestUpstreamGarbage(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var accepts []time.Time
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			accepts = append(accepts, time.Now())
-			mu.Unlock()
-			// A little-endian length prefix and text: an oversize frame.
-			c.Write([]byte("\x10\x27\x00\x00hello, this is not VTP"))
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	up := startFakeUpstream(t, func(_ int, c net.Conn) {
+		// A little-endian length prefix and text: an oversize frame.
+		c.Write([]byte("\x10\x27\x00\x00hello, this is not VTP"))
+		io.Copy(io.Discard, c)
+		c.Close()
+	})
 	cfg := testConfig(t)
-	cfg.remotes = []string{ln.Addr().String()}
+	cfg.remotes = []string{up.ln.Addr().String()}
 	cfg.maxMessageSize = 1000
 	cfg.backoffBase = 50 * time.Millisecond
 	cfg.backoffMax = time.Second
 	tb := startBroker(t, cfg)
 	time.Sleep(700 * time.Millisecond)
 	tb.stop()
-	mu.Lock()
-	n := len(accepts)
-	mu.Unlock()
+	n := len(up.times())
 	// 50, 100, 200, 400 ms (each with jitter down to half): at most 6
 	// attempts in 700 ms; a spinning client would make hundreds.
 	if n < 2 || n > 6 {

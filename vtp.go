@@ -52,6 +52,11 @@ func (e *frameError) Unwrap() error { return e.err }
 // an error (*frameError) and nothing is read past the prefix; a frame cut
 // short by EOF is io.ErrUnexpectedEOF; a clean EOF before any byte is io.EOF.
 func readFrame(r io.Reader, max int) ([]byte, error) {
+	return readFrameInto(r, nil, max)
+}
+
+// readFrameInto is readFrame reusing buf's storage when it is large enough.
+func readFrameInto(r io.Reader, buf []byte, max int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -63,7 +68,10 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 	if uint64(n) > uint64(max) {
 		return nil, &frameError{err: errFrameTooLarge, length: n, limit: max}
 	}
-	buf := make([]byte, n)
+	if uint64(cap(buf)) < uint64(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
