@@ -417,9 +417,6 @@ func (bc *broadcaster) testEvent(now time.Time) *event {
 	sb.WriteString(`    <Reference uri="https://github.com/jdswinbank/Comet"/>` + "\n  </What>\n</voe:VOEvent>\n")
 	raw := []byte(sb.String())
 	ev := &event{raw: raw, root: raw, ivorn: ivorn, role: "test", from: "local test event", received: now}
-	if ri, err := scanRoot(raw); err == nil {
-		ev.root = raw[ri.start:ri.end]
-	}
 	return ev
 }
 

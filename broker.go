@@ -321,7 +321,7 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 // reaches the operating system before accept returns true, so a killed
 // broker never forgets an event it acked.
 func (b *broker) record(ev *event) bool {
-	isNew, err := b.db.checkAndRecord(ev.root)
+	isNew, err := b.db.checkAndRecordKey(ev.key)
 	if err != nil {
 		// The in-memory record still happened: dedup goes on, only the
 		// persistence is lost. Keep relaying; say so loudly.

@@ -17,8 +17,9 @@ import (
 
 // event is one VOEvent accepted (or being judged) by the broker.
 type event struct {
-	raw      []byte // the message exactly as received
-	root     []byte // raw[rootStart:rootEnd]: the event's identity (VTP 2.0 section 8)
+	raw      []byte   // the message exactly as received
+	root     []byte   // raw[rootStart:rootEnd]: the event's identity (VTP 2.0 section 8)
+	key      eventKey // eventKeyOf(root), set by setRoot
 	ivorn    string
 	role     string
 	from     string    // who sent it: "author 127.0.0.1:4711" or "upstream host:8099"
@@ -289,12 +290,13 @@ func isTransportRole(role string) bool {
 
 // newEventFromScan builds an event from a message and its light scan.
 func newEventFromScan(raw []byte, ri rootInfo, from string, now time.Time) *event {
-	return &event{
-		raw:      raw,
-		root:     raw[ri.start:ri.end],
-		ivorn:    ri.ivorn,
-		role:     ri.role,
-		from:     from,
-		received: now,
-	}
+	ev := &event{raw: raw, ivorn: ri.ivorn, role: ri.role, from: from, received: now}
+	ev.setRoot(raw[ri.start:ri.end])
+	return ev
+}
+
+// setRoot sets the bytes that identify the event, and their key.
+func (e *event) setRoot(root []byte) {
+	e.root = root
+	e.key = eventKeyOf(root)
 }

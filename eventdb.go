@@ -565,7 +565,11 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 // seen reports whether the event whose root element is rootBytes is
 // remembered, without recording it.
 func (db *eventDB) seen(rootBytes []byte) bool {
-	k := eventKeyOf(rootBytes)
+	return db.seenKey(eventKeyOf(rootBytes))
+}
+
+// seenKey is seen for a key already computed with eventKeyOf.
+func (db *eventDB) seenKey(k eventKey) bool {
 	now := unixSeconds(db.opts.now())
 	db.mu.Lock()
 	defer db.mu.Unlock()

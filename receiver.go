@@ -56,12 +56,14 @@ func (b *broker) judgeSubmission(raw []byte, peer string) (*transport, *event) {
 		b.log.Info("rejected event", "peer", peer, "ivorn", ivorn, "reason", rej.Error())
 		return newNak(ivorn, b.cfg.localIVO, rej.nakText(), now), nil
 	}
-	ev := &event{raw: raw, root: raw, ivorn: ivorn, from: "author " + peer, received: now, doc: doc}
+	ev := &event{raw: raw, ivorn: ivorn, from: "author " + peer, received: now, doc: doc}
 	ev.role, _ = doc.elem.attr("role")
 	if ri, err := scanRoot(raw); err == nil {
-		ev.root = raw[ri.start:ri.end]
+		ev.setRoot(raw[ri.start:ri.end])
+	} else {
+		ev.setRoot(raw) // an encoding the byte scan cannot follow (UTF-16)
 	}
-	if b.db.seen(ev.root) {
+	if b.db.seenKey(ev.key) {
 		b.m.duplicates.Add(1)
 		b.log.Info("rejected event: previously seen", "peer", peer, "ivorn", ivorn)
 		return newNak(ivorn, b.cfg.localIVO, "Previously seen by this broker", now), nil

@@ -195,7 +195,7 @@ func (u *upstream) handleEvent(raw []byte, ri rootInfo) *transport {
 		return ack
 	}
 	ev := newEventFromScan(raw, ri, "upstream "+u.addr, now)
-	if b.db.seen(ev.root) {
+	if b.db.seenKey(ev.key) {
 		b.m.duplicates.Add(1)
 		b.log.Debug("event from upstream previously seen; acked, not relayed", "remote", u.addr, "ivorn", ri.ivorn)
 		return ack
