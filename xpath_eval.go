@@ -389,7 +389,7 @@ func (ev *xpEval) exists(e *xpNode, f xpFocus) bool {
 // lazily, anything else converts to boolean.
 func (ev *xpEval) predTrue(pred *xpNode, node *node, pos, size int) bool {
 	f := xpFocus{node: node, pos: pos, size: size}
-	if pred.op == opPath {
+	if pred.op == opPath && len(pred.steps) > 0 {
 		ev.depth++
 		if ev.depth >= xpMaxEvalDepth {
 			ev.fail("expression nested too deeply")

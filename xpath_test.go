@@ -147,6 +147,8 @@ func TestXPathTable(t *testing.T) {
 		{"//Param[0]", "nodeset "},
 		{"//Param[1.5]", "nodeset "},
 		{"//Param['']", "nodeset "},
+		{"What/Param[/]/@name", "nodeset @name=SC_Lat,@name=SC_Long"},
+		{"What/Param[/nothing]", "nodeset "},
 		{"//Param['x']/@name", "nodeset @name=SC_Lat,@name=SC_Long,@name=a,@name=b,@name=c"},
 		{"(//Param)[last()]/@name", "nodeset @name=c"},
 		{"//Group/Param[position() = last() - 1]/@name", "nodeset @name=b"},
