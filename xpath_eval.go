@@ -180,7 +180,7 @@ func nodesValue(ns []*node) xpathValue { return xpathValue{kind: xpNodeSet, node
 
 func (ev *xpEval) eval(e *xpNode, f xpFocus) xpathValue {
 	ev.depth++
-	if ev.depth > xpMaxEvalDepth {
+	if ev.depth >= xpMaxEvalDepth {
 		ev.fail("expression nested too deeply")
 	}
 	v := ev.evalOp(e, f)
@@ -294,32 +294,10 @@ func (ev *xpEval) path(e *xpNode, f xpFocus) []*node {
 // collected and filtered on ev.scratch, used as a stack: predicates may
 // run nested steps, which push above and pop back before returning.
 func (ev *xpEval) step(st *xpStep, set []*node, f xpFocus) []*node {
-	if st.prefix != "" && st.prefix != "xml" {
-		ev.fail("Undefined namespace prefix")
-	}
-	// libxml2 evaluates "[p][n]" (n an integer literal) as a range: p is not
-	// evaluated at all when fewer than n nodes are left, and not after its
-	// n-th match. This decides whether an error in p is ever raised.
-	preds, rangeN := st.preds, -1
-	if k := len(preds); k >= 2 && preds[k-1].op == opNumber {
-		if f := preds[k-1].num; f > math.MinInt32 && f < math.MaxInt32 && f == math.Trunc(f) {
-			preds, rangeN = preds[:k-1], int(f)
-		}
-	}
+	preds, rangeN := ev.stepPreds(st)
 	base := len(ev.scratch)
 	for _, n := range set {
-		start := len(ev.scratch)
-		ev.scratch = ev.collect(st, n, ev.scratch)
-		for i, p := range preds {
-			if len(ev.scratch) == start {
-				break
-			}
-			if rangeN >= 0 && i == len(preds)-1 {
-				ev.scratch = ev.scratch[:ev.filterNth(start, p, rangeN)]
-			} else {
-				ev.scratch = ev.scratch[:ev.filterScratch(start, p)]
-			}
-		}
+		ev.stepFrom(st, n, preds, rangeN)
 	}
 	var out []*node
 	switch k := len(ev.scratch) - base; k {
@@ -338,6 +316,95 @@ func (ev *xpEval) step(st *xpStep, set []*node, f xpFocus) []*node {
 	return out
 }
 
+// stepPreds checks st's prefix and splits off a final integer predicate:
+// libxml2 evaluates "[p][n]" (n an integer literal) as a range, so p is not
+// evaluated at all when fewer than n nodes are left, and not after its n-th
+// match. This decides whether an error in p is ever raised.
+func (ev *xpEval) stepPreds(st *xpStep) ([]*xpNode, int) {
+	if st.prefix != "" && st.prefix != "xml" {
+		ev.fail("Undefined namespace prefix")
+	}
+	preds, rangeN := st.preds, -1
+	if k := len(preds); k >= 2 && preds[k-1].op == opNumber {
+		if f := preds[k-1].num; f > math.MinInt32 && f < math.MaxInt32 && f == math.Trunc(f) {
+			preds, rangeN = preds[:k-1], int(f)
+		}
+	}
+	return preds, rangeN
+}
+
+// stepFrom pushes onto ev.scratch the nodes of step st from n that pass its
+// predicates.
+func (ev *xpEval) stepFrom(st *xpStep, n *node, preds []*xpNode, rangeN int) {
+	start := len(ev.scratch)
+	ev.scratch = ev.collect(st, n, ev.scratch)
+	for i, p := range preds {
+		if len(ev.scratch) == start {
+			break
+		}
+		if rangeN >= 0 && i == len(preds)-1 {
+			ev.scratch = ev.scratch[:ev.filterNth(start, p, rangeN)]
+		} else {
+			ev.scratch = ev.scratch[:ev.filterScratch(start, p)]
+		}
+	}
+}
+
+// exists is a location path used as a predicate: like libxml2, it evaluates
+// the last step one context node at a time and stops at the first that
+// yields a node, so later context nodes are never tested.
+func (ev *xpEval) exists(e *xpNode, f xpFocus) bool {
+	last := &e.steps[len(e.steps)-1]
+	if len(e.steps) == 1 && e.start == nil && !e.absolute && last.axis == axisAttribute {
+		return len(ev.path(e, f)) > 0 // the "@name" fast path
+	}
+	prefix := *e
+	prefix.steps = e.steps[:len(e.steps)-1]
+	var set []*node
+	if len(prefix.steps) == 0 && prefix.start == nil {
+		if e.absolute {
+			set = ev.single(ev.doc.root)
+		} else {
+			set = ev.single(f.node)
+		}
+	} else {
+		set = ev.path(&prefix, f)
+	}
+	preds, rangeN := ev.stepPreds(last)
+	for _, n := range set {
+		start := len(ev.scratch)
+		ev.stepFrom(last, n, preds, rangeN)
+		found := len(ev.scratch) > start
+		clear(ev.scratch[start:])
+		ev.scratch = ev.scratch[:start]
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// predTrue evaluates a predicate for the node at position pos: a number
+// compares with the position, a location path is tested for existence
+// lazily, anything else converts to boolean.
+func (ev *xpEval) predTrue(pred *xpNode, node *node, pos, size int) bool {
+	f := xpFocus{node: node, pos: pos, size: size}
+	if pred.op == opPath && len(pred.steps) > 0 {
+		ev.depth++
+		if ev.depth >= xpMaxEvalDepth {
+			ev.fail("expression nested too deeply")
+		}
+		ok := ev.exists(pred, f)
+		ev.depth--
+		return ok
+	}
+	v := ev.eval(pred, f)
+	if v.kind == xpNumber {
+		return v.num == float64(pos)
+	}
+	return ev.toBool(v)
+}
+
 // filterScratch applies pred to ev.scratch[start:] (positions counted in
 // that order) and returns the new end of the kept nodes.
 func (ev *xpEval) filterScratch(start int, pred *xpNode) int {
@@ -346,14 +413,7 @@ func (ev *xpEval) filterScratch(start int, pred *xpNode) int {
 	for i := 0; i < size; i++ {
 		n := ev.scratch[start+i]
 		ev.charge(1)
-		v := ev.eval(pred, xpFocus{node: n, pos: i + 1, size: size})
-		var ok bool
-		if v.kind == xpNumber {
-			ok = v.num == float64(i+1)
-		} else {
-			ok = ev.toBool(v)
-		}
-		if ok {
+		if ev.predTrue(pred, n, i+1, size) {
 			ev.scratch[kept] = n
 			kept++
 		}
@@ -373,14 +433,7 @@ func (ev *xpEval) filterNth(start int, pred *xpNode, n int) int {
 	for i := 0; i < size; i++ {
 		node := ev.scratch[start+i]
 		ev.charge(1)
-		v := ev.eval(pred, xpFocus{node: node, pos: i + 1, size: size})
-		var ok bool
-		if v.kind == xpNumber {
-			ok = v.num == float64(i+1)
-		} else {
-			ok = ev.toBool(v)
-		}
-		if !ok {
+		if !ev.predTrue(pred, node, i+1, size) {
 			continue
 		}
 		if pos == n {
@@ -400,14 +453,7 @@ func (ev *xpEval) filter(list []*node, pred *xpNode) []*node {
 	kept := 0
 	for i, n := range list {
 		ev.charge(1)
-		v := ev.eval(pred, xpFocus{node: n, pos: i + 1, size: size})
-		var ok bool
-		if v.kind == xpNumber {
-			ok = v.num == float64(i+1)
-		} else {
-			ok = ev.toBool(v)
-		}
-		if ok {
+		if ev.predTrue(pred, n, i+1, size) {
 			list[kept] = n
 			kept++
 		}

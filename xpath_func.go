@@ -575,16 +575,39 @@ func optimize(e *xpNode) *xpNode {
 		optimize(a)
 	}
 	for _, p := range e.preds {
-		optimize(p)
+		optimizePred(p)
 	}
 	for i := range e.steps {
 		for _, p := range e.steps[i].preds {
-			optimize(p)
+			optimizePred(p)
 		}
 	}
 	if e.op != opPath {
 		return e
 	}
+	rewriteDescendant(e)
+	return e
+}
+
+// optimizePred optimizes a predicate. A location path used directly as a
+// predicate keeps its steps: it is evaluated lazily, one context node of
+// its last step at a time, and that order decides (as in libxml2) which
+// nested predicates run.
+func optimizePred(p *xpNode) {
+	if p.op != opPath {
+		optimize(p)
+		return
+	}
+	optimize(p.start)
+	for i := range p.steps {
+		for _, q := range p.steps[i].preds {
+			optimizePred(q)
+		}
+	}
+}
+
+// rewriteDescendant merges "descendant-or-self::node()/child::x[p]" steps.
+func rewriteDescendant(e *xpNode) {
 	steps := e.steps[:0:0]
 	for i := 0; i < len(e.steps); i++ {
 		st := e.steps[i]
@@ -608,7 +631,6 @@ func optimize(e *xpNode) *xpNode {
 		steps = append(steps, st)
 	}
 	e.steps = steps
-	return e
 }
 
 // positionFree reports whether every predicate is a boolean, string or

@@ -147,6 +147,8 @@ func TestXPathTable(t *testing.T) {
 		{"//Param[0]", "nodeset "},
 		{"//Param[1.5]", "nodeset "},
 		{"//Param['']", "nodeset "},
+		{"What/Param[/]/@name", "nodeset @name=SC_Lat,@name=SC_Long"},
+		{"What/Param[/nothing]", "nodeset "},
 		{"//Param['x']/@name", "nodeset @name=SC_Lat,@name=SC_Long,@name=a,@name=b,@name=c"},
 		{"(//Param)[last()]/@name", "nodeset @name=c"},
 		{"//Group/Param[position() = last() - 1]/@name", "nodeset @name=b"},
@@ -487,12 +489,36 @@ func TestXPathLimits(t *testing.T) {
 		if _, err := x.eval(doc); err == nil {
 			t.Error("10000-term sum evaluated; want a depth error")
 		}
-		x, err = compileXPath("1" + strings.Repeat("+1", 1000))
+		// The boundary is libxml2's (checked with lxml): 4998 additions
+		// evaluate, 4999 do not.
+		x, err = compileXPath("1" + strings.Repeat("+1", 4998))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := x.eval(doc); err != nil || v.num != 1001 {
-			t.Errorf("1000-term sum = %v, %v", v.num, err)
+		if v, err := x.eval(doc); err != nil || v.num != 4999 {
+			t.Errorf("4999-term sum = %v, %v", v.num, err)
+		}
+		x, err = compileXPath("1" + strings.Repeat("+1", 4999))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.eval(doc); err == nil {
+			t.Error("5000-term sum evaluated; want a depth error")
+		}
+		// Nested predicates that are paths are tested lazily, as in
+		// libxml2, so this stays cheap although it nests 490 levels (on a
+		// document whose first parent of a Param has only one).
+		raw, err := os.ReadFile("testdata/corpus/voevents/fx__VOEvent__voevent-ex1.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex1 := mustParse(t, string(raw))
+		x, err = compileXPath(strings.Repeat("//Param[", 490) + "1" + strings.Repeat("]", 490))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := x.eval(ex1); err != nil || len(v.nodes) != 5 {
+			t.Errorf("nested predicates: %d nodes, %v", len(v.nodes), err)
 		}
 		if _, err := compileXPath(strings.Repeat("-", 60000) + "1"); err != nil {
 			t.Errorf("many unary minus: %v", err)
