@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -430,5 +431,11 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	p.sample("comet_eventdb_size_bytes", "", "", float64(st.EventDB.SizeBytes))
 	p.family("comet_eventdb_errors_total", "counter", "Event database writes that failed.")
 	p.sample("comet_eventdb_errors_total", "", "", float64(m.eventDBErrors.Load()))
+	p.family("comet_goroutines", "gauge", "Goroutines in the broker process.")
+	p.sample("comet_goroutines", "", "", float64(runtime.NumGoroutine()))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	p.family("comet_go_heap_inuse_bytes", "gauge", "Bytes of Go heap in use.")
+	p.sample("comet_go_heap_inuse_bytes", "", "", float64(ms.HeapInuse))
 	return p.b.String()
 }
