@@ -187,8 +187,9 @@ func TestMetricsScenario(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.series, v, tc.want)
 		}
 	}
-	if len(got) != 27 {
-		t.Errorf("%d series, want 27:\n%s", len(got), body)
+	// The scenario's 27 series, plus comet_goroutines and comet_go_heap_inuse_bytes.
+	if len(got) != 29 || got["comet_goroutines"] < 1 || got["comet_go_heap_inuse_bytes"] <= 0 {
+		t.Errorf("%d series, want 29:\n%s", len(got), body)
 	}
 }
 
