@@ -932,10 +932,12 @@ func xpPatternAlt(s string) (*xpNode, bool) {
 			return nil, false
 		}
 	}
+	rootOp := false
 	if p.cur() == '/' {
 		if ops > 0 {
 			return nil, false
 		}
+		rootOp = true
 		path.absolute = true
 		p.next()
 		p.skipBlanks()
@@ -966,22 +968,30 @@ func xpPatternAlt(s string) (*xpNode, bool) {
 	if p.cur() != 0 {
 		return nil, false
 	}
-	if !path.absolute {
-		// Streaming never yields the context node itself unless the
-		// pattern is just "." steps: ".//." selects descendants only.
-		onlySelf, desc := true, false
-		for _, st := range path.steps {
-			switch st.axis {
-			case axisSelf:
-			case axisDescendantOrSelf:
-				desc = true
-			default:
-				onlySelf = false
-			}
+	// Patterns made only of "." and "//" stream differently from XPath:
+	// relative ones (".//.") never yield the context node itself, and
+	// absolute ones written with a single leading "/" ("/.//.") yield only
+	// the document node, as libxml2's streaming evaluator does.
+	onlySelf, hasDesc := true, false
+	for _, st := range path.steps {
+		switch st.axis {
+		case axisSelf:
+		case axisDescendantOrSelf:
+			hasDesc = true
+		default:
+			onlySelf = false
 		}
-		if onlySelf && desc {
-			path.steps = []xpStep{{axis: axisDescendant, test: testNode}}
-		}
+	}
+	switch {
+	case onlySelf && !hasDesc && (path.absolute || len(path.steps) > 1):
+		// "/." or "./." compile to an empty stream, which libxml2
+		// refuses; only a lone "." streams.
+		return nil, false
+	case !onlySelf || !hasDesc:
+	case !path.absolute:
+		path.steps = []xpStep{{axis: axisDescendant, test: testNode}}
+	case rootOp:
+		path.steps = nil
 	}
 	return path, true
 }
