@@ -774,27 +774,10 @@ func (ev *xpEval) stringOf(n *node) string {
 	return n.data
 }
 
-// attrValue is an attribute's value after XML attribute-value
-// normalization (each TAB, LF or CR becomes a space), which libxml2 applies
-// and encoding/xml does not.
-func attrValue(a *node) string {
-	clean := true
-	for i := 0; i < len(a.data); i++ {
-		if c := a.data[i]; c == '\t' || c == '\n' || c == '\r' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return a.data
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, a.data)
-}
+// attrValue is an attribute's value. The tree has already applied XML
+// attribute-value normalisation (a literal TAB, LF or CR becomes a space,
+// a character reference keeps its character), as libxml2 does.
+func attrValue(a *node) string { return a.data }
 
 // Conversions.
 

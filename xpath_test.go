@@ -727,3 +727,19 @@ func TestPyRepr(t *testing.T) {
 		}
 	}
 }
+func TestAttrNormalisationOnce(t *testing.T) {
+	doc, err := parseDocument([]byte("<a x=\"p\nq\tr\" y=\"p&#10;q&#9;r\"/>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ expr, want string }{{"string(@x)", "p q r"}, {"string(@y)", "p\nq\tr"}} {
+		x, err := compileXPath(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := x.eval(doc)
+		if err != nil || v.str != tc.want {
+			t.Errorf("%s = %q (%v), want %q", tc.expr, v.str, err, tc.want)
+		}
+	}
+}
