@@ -32,6 +32,10 @@ func newBroadcaster(b *broker, l *listener) *broadcaster {
 	return &broadcaster{b: b, l: l, subs: map[*subConn]struct{}{}}
 }
 
+// maxFiltersPerSubscriber bounds what one authenticate can make us compile
+// and evaluate for every event (a compiled filter holds about 1 KB).
+const maxFiltersPerSubscriber = 64
+
 // filterSet is a subscriber's compiled filters. A nil *filterSet means the
 // subscriber asked for everything; a set with no expressions (every filter
 // failed to compile) matches nothing (contract difference 1).
@@ -314,6 +318,10 @@ func (s *subConn) setFilters(filters []string) {
 		s.filters.Store(nil)
 		b.log.Info("subscriber receives every event (no filters)", "peer", s.peer)
 		return
+	}
+	if len(filters) > maxFiltersPerSubscriber {
+		b.log.Warn("subscriber sent too many filters; using the first ones", "peer", s.peer, "sent", len(filters), "limit", maxFiltersPerSubscriber)
+		filters = filters[:maxFiltersPerSubscriber]
 	}
 	fs := &filterSet{given: len(filters)}
 	for _, f := range filters {

@@ -134,3 +134,22 @@ func TestFilterOptionRefusesBadXPath(t *testing.T) {
 		t.Errorf("err = %v, want it to name the filter and the position", err)
 	}
 }
+
+func TestSubscriberFilterLimit(t *testing.T) {
+	tb := startBroker(t, receiveConfig(t))
+	many := make([]string, maxFiltersPerSubscriber+100)
+	for i := range many {
+		many[i] = fmt.Sprintf("//Param[@value=%d]", i)
+	}
+	dialSubscriber(t, tb.broadcastAddr(), many)
+	waitFor(t, "filters installed", func() bool {
+		p := tb.broadcasters[0].peers()
+		return len(p) == 1 && p[0].Filters > 0
+	})
+	if p := tb.broadcasters[0].peers(); p[0].Filters != maxFiltersPerSubscriber {
+		t.Errorf("%d filters installed, want the limit %d", p[0].Filters, maxFiltersPerSubscriber)
+	}
+	if !strings.Contains(tb.logs.String(), "too many filters") {
+		t.Error("not logged")
+	}
+}
