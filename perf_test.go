@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,6 +34,33 @@ func BenchmarkJudgeSubmission(b *testing.B) {
 		}
 		reply, _ := br.judgeSubmission(events[i], "bench")
 		reply.marshal()
+		i++
+	}
+}
+
+// BenchmarkLoopbackSubmit is one author connection per event against a
+// real broker on loopback with one subscriber: connect, submit, ack, relay.
+func BenchmarkLoopbackSubmit(b *testing.B) {
+	cfg := receiveConfig(b)
+	tb := startBroker(b, cfg)
+	tb.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	sub := dialSubscriber(b, tb.broadcastAddr(), nil)
+	go func() {
+		for range sub.events {
+		}
+	}()
+	raw := medianEvent(b)
+	ri, _ := scanRoot(raw)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		ev := make([]byte, 0, len(raw)+16)
+		ev = append(ev, raw[:ri.end]...)
+		ev = append(ev, fmt.Sprintf("<!-- %d -->", i)...)
+		ev = fmt.Appendf(ev[:0], "%s", bytes.Replace(ev, []byte(ri.ivorn), []byte(fmt.Sprintf("%s-%d", ri.ivorn, i)), 1))
+		if role := submitOnce(tb.receiveAddr(), ev); role != "ack" {
+			b.Fatalf("event %d: %q", i, role)
+		}
 		i++
 	}
 }

@@ -329,3 +329,122 @@ func BenchmarkScanRoot(b *testing.B) {
 		}
 	}
 }
+
+// transportSchemaError checks a document against the Transport 1.1 schema
+// (comet-behaviour section 2): root Transport in a Transport namespace with
+// role (iamalive, authenticate, ack, nak) and version; children Origin
+// (anyURI), optional Response (anyURI), TimeStamp (dateTime), optional Meta
+// of Param* (name and value required) then an optional Result.
+func transportSchemaError(raw []byte) string {
+	doc, err := parseDocument(raw)
+	if err != nil {
+		return err.Error()
+	}
+	r := doc.elem
+	if r.local != "Transport" || !isTransportNamespace(r.space) {
+		return "root is not a Transport"
+	}
+	if role, _ := r.attr("role"); !isTransportRole(role) {
+		return "bad role " + role
+	}
+	if _, ok := r.attr("version"); !ok {
+		return "no version"
+	}
+	var kids []*node
+	for c := r.firstChild; c != nil; c = c.next {
+		switch c.kind {
+		case elementNode:
+			if c.space != "" {
+				return c.local + " is qualified"
+			}
+			kids = append(kids, c)
+		case textNode:
+			if strings.TrimSpace(c.data) != "" {
+				return "text in element-only content"
+			}
+		}
+	}
+	want := []string{"Origin", "Response", "TimeStamp", "Meta"}
+	optional := map[string]bool{"Response": true, "Meta": true}
+	i := 0
+	for _, w := range want {
+		if i < len(kids) && kids[i].local == w {
+			i++
+			continue
+		}
+		if !optional[w] {
+			return "missing " + w
+		}
+	}
+	if i != len(kids) {
+		return "unexpected " + kids[i].local
+	}
+	for _, k := range kids {
+		switch k.local {
+		case "Origin", "Response":
+			if !validAnyURI(k.stringValue()) {
+				return k.local + " is not an anyURI"
+			}
+		case "TimeStamp":
+			if !validDateTime(k.stringValue()) {
+				return "TimeStamp is not a dateTime"
+			}
+		case "Meta":
+			seenResult := false
+			for m := k.firstChild; m != nil; m = m.next {
+				if m.kind != elementNode {
+					continue
+				}
+				switch {
+				case m.local == "Param" && !seenResult:
+					if _, ok := m.attr("name"); !ok {
+						return "Param without name"
+					}
+					if _, ok := m.attr("value"); !ok {
+						return "Param without value"
+					}
+				case m.local == "Result" && !seenResult:
+					seenResult = true
+				default:
+					return "unexpected Meta/" + m.local
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// TestOurTransportMessagesAreSchemaValid: every message we write, with the
+// software-identification Params, is a schema-valid Transport document; so
+// are Comet's captured ones (the checker's own sanity check).
+func TestOurTransportMessagesAreSchemaValid(t *testing.T) {
+	now := time.Now()
+	msgs := map[string]*transport{
+		"ack":                     newAck("ivo://a.b/c#1", "ivo://x.y/broker", now),
+		"ack without Response":    newAck("ivo://a.b/c#1", "", now),
+		"nak":                     newNak("ivo://a.b/c#1", "ivo://x.y/broker", "schema: /VOEvent/Who/Date: \"x\" <bad> & worse", now),
+		"iamalive":                newBrokerMessage("iamalive", "ivo://x.y/broker", now),
+		"authenticate":            newBrokerMessage("authenticate", "ivo://x.y/broker", now),
+		"iamalive response":       newIamaliveResponse("ivo://x.y/broker", "ivo://p.q/sub", purposeCopy, now),
+		"authenticate response":   newAuthenticateResponse("ivo://x.y/broker", "ivo://p.q/sub", purposeScience, []string{`//Param[@name="a" and @value < 3]`}, now),
+		"authenticate, no filter": newAuthenticateResponse("ivo://x.y/broker", "", purposeScience, nil, now),
+	}
+	for name, m := range msgs {
+		if err := transportSchemaError(m.marshal()); err != "" {
+			t.Errorf("%s: %s\n%s", name, err, m.marshal())
+		}
+	}
+	files, _ := filepath.Glob("testdata/vectors/comet-wire/*comet*_*.xml")
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		if ri, err := scanRoot(raw); err != nil || !isTransportRole(ri.role) {
+			continue
+		}
+		if err := transportSchemaError(raw); err != "" && strings.Contains(filepath.Base(f), "comet-to") {
+			t.Errorf("Comet's %s: %s", filepath.Base(f), err)
+		}
+	}
+	if transportSchemaError([]byte(`<trn:Transport xmlns:trn="`+transportNS+`" role="ack" version="1.0"><TimeStamp>2026-01-01T00:00:00Z</TimeStamp></trn:Transport>`)) == "" {
+		t.Error("checker accepted a Transport without Origin")
+	}
+}
