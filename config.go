@@ -312,11 +312,11 @@ func brokerFlags(cfg *config, stderr io.Writer) (*flag.FlagSet, []option, *bool,
 		p.addFlags(fs)
 		fs.VisitAll(func(f *flag.Flag) {
 			if !before[f.Name] {
-				arg := ""
-				if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !bf.IsBoolFlag() {
+				arg, usage := flag.UnquoteUsage(f)
+				if arg == "value" || arg == "string" {
 					arg = "VALUE"
 				}
-				add(option{[]string{f.Name}, arg, f.Usage})
+				add(option{[]string{f.Name}, strings.ToUpper(arg), usage})
 			}
 		})
 	}
@@ -376,7 +376,11 @@ func writeHelp(w io.Writer, opts []option) {
 		if o.arg != "" {
 			left += " " + o.arg
 		}
-		fmt.Fprintf(w, "  %-44s %s\n", left, o.usage)
+		if len(left) > 40 {
+			fmt.Fprintf(w, "  %s\n  %-40s %s\n", left, "", o.usage)
+		} else {
+			fmt.Fprintf(w, "  %-40s %s\n", left, o.usage)
+		}
 	}
 }
 

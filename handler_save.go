@@ -38,7 +38,7 @@ func (p *savePlugin) pluginName() string { return "save-event" }
 
 func (p *savePlugin) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&p.enabled, "save-event", false, "write each new event to a file named from its IVOID")
-	fs.StringVar(&p.dir, "save-event-directory", "", "directory for --save-event (default: the current directory at start-up; created if missing)")
+	fs.StringVar(&p.dir, "save-event-directory", "", "`DIR` for --save-event (default: the current directory at start-up; created if missing)")
 }
 
 func (p *savePlugin) handlers(log *slog.Logger) ([]handler, error) {
