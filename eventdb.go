@@ -159,7 +159,10 @@ func openEventDBWith(dir string, expiry time.Duration, logger *slog.Logger, opts
 		opts.now = time.Now
 	}
 	if opts.pruneInterval <= 0 {
-		opts.pruneInterval = defaultEventDBPruneInterval
+		// A quarter of the expiry, so a short expiry reaches a steady
+		// state, but never more often than every second nor less than
+		// every six hours.
+		opts.pruneInterval = min(defaultEventDBPruneInterval, max(expiry/4, time.Second))
 	}
 	if opts.syncInterval <= 0 {
 		opts.syncInterval = defaultEventDBSyncInterval

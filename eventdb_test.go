@@ -1070,3 +1070,20 @@ func TestEventDBSurvivesKill(t *testing.T) {
 		t.Errorf("len = %d, want at least %d", db.len(), last+1)
 	}
 }
+
+func TestEventDBPruneIntervalFollowsExpiry(t *testing.T) {
+	for _, tc := range []struct{ expiry, want time.Duration }{
+		{30 * 24 * time.Hour, 6 * time.Hour},
+		{time.Hour, 15 * time.Minute},
+		{2 * time.Second, time.Second},
+	} {
+		db, err := openEventDB(t.TempDir(), tc.expiry, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if db.opts.pruneInterval != tc.want {
+			t.Errorf("expiry %v: prune every %v, want %v", tc.expiry, db.opts.pruneInterval, tc.want)
+		}
+		db.close()
+	}
+}

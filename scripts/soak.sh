@@ -16,6 +16,10 @@
 #   GOROUTINE_SLACK goroutines the end may exceed the start by (default 20)
 #   RSS_SLACK_MIB   MiB the end RSS may exceed the start by (default 16)
 #   KEEP            set to keep the temporary directory (logs, event DB)
+#   EVENTDB_EXPIRY  the broker's --eventdb-expiry (default 60s, so that the
+#                   event database reaches a steady size within the run
+#                   instead of growing with every event, as it rightly does
+#                   over 30 days in production)
 #
 # Everything listens and connects on 127.0.0.1 only. The script stops by
 # itself after DURATION plus at most a minute, and always stops the broker it
@@ -114,7 +118,7 @@ echo "soak: starting $COMET on 127.0.0.1:$RECEIVE_PORT (receive) :$BROADCAST_POR
 	--broadcast="tcp:$BROADCAST_PORT:interface=127.0.0.1" \
 	--local-ivo=ivo://comet.soak/broker \
 	--broadcast-test-interval=30 \
-	--eventdb="$tmp/eventdb" \
+	--eventdb="$tmp/eventdb" --eventdb-expiry="${EVENTDB_EXPIRY:-60s}" \
 	--http="127.0.0.1:$HTTP_PORT" \
 	--author-whitelist=127.0.0.0/8 --subscriber-whitelist=127.0.0.0/8 \
 	>"$tmp/broker.log" 2>&1 &
