@@ -284,7 +284,7 @@ func benchRootAttrs(raw []byte) (role, ivorn string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	_, _, _, _, err = scanTagFunc(raw, i, func(k, v []byte) {
+	_, _, _, err = scanTagFunc(raw, i, func(k, v []byte) {
 		switch string(k) {
 		case "role":
 			role = unescapeAttr(v)

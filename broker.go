@@ -316,10 +316,9 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 	}
 }
 
-// accept decides whether an event is new and, if so, relays and hands it
-// to the handlers. It returns false for a duplicate. The event DB record
-// reaches the operating system before accept returns true, so a killed
-// broker never forgets an event it acked.
+// record decides whether an event is new, remembering it if so; false is a
+// duplicate. The event DB record reaches the operating system before record
+// returns true, so a killed broker never forgets an event it acked.
 func (b *broker) record(ev *event) bool {
 	isNew, err := b.db.checkAndRecordKey(ev.key)
 	if err != nil {

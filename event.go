@@ -74,7 +74,7 @@ func scanRoot(raw []byte) (rootInfo, error) {
 		return ri, err
 	}
 	ri.start = i
-	name, _, selfClosing, next, err := scanTagFunc(raw, i, func(k, v []byte) {
+	name, selfClosing, next, err := scanTagFunc(raw, i, func(k, v []byte) {
 		switch {
 		case string(k) == "role" && !ri.hasRole:
 			ri.role, ri.hasRole = unescapeAttr(v), true
@@ -205,30 +205,30 @@ var errBadTag = errors.New("malformed start tag")
 // scanTagFunc reads the start tag at raw[i] ('<'), calling attr for each
 // attribute with its raw value; it returns the tag's name, whether it
 // closes itself, and the index just after its '>'.
-func scanTagFunc(raw []byte, i int, attr func(k, v []byte)) (string, int, bool, int, error) {
+func scanTagFunc(raw []byte, i int, attr func(k, v []byte)) (name string, selfClosing bool, next int, err error) {
 	j := i + 1
 	for j < len(raw) && !isXMLSpace(raw[j]) && raw[j] != '>' && raw[j] != '/' {
 		j++
 	}
-	name := string(raw[i+1 : j])
+	name = string(raw[i+1 : j])
 	if name == "" {
-		return "", 0, false, 0, errBadTag
+		return "", false, 0, errBadTag
 	}
 	for {
 		for j < len(raw) && isXMLSpace(raw[j]) {
 			j++
 		}
 		if j >= len(raw) {
-			return "", 0, false, 0, errUnterminated
+			return "", false, 0, errUnterminated
 		}
 		switch raw[j] {
 		case '>':
-			return name, 0, false, j + 1, nil
+			return name, false, j + 1, nil
 		case '/':
 			if j+1 < len(raw) && raw[j+1] == '>' {
-				return name, 0, true, j + 2, nil
+				return name, true, j + 2, nil
 			}
-			return "", 0, false, 0, errBadTag
+			return "", false, 0, errBadTag
 		}
 		k := j
 		for j < len(raw) && raw[j] != '=' && !isXMLSpace(raw[j]) && raw[j] != '>' {
@@ -239,19 +239,19 @@ func scanTagFunc(raw []byte, i int, attr func(k, v []byte)) (string, int, bool, 
 			j++
 		}
 		if j >= len(raw) || raw[j] != '=' || len(key) == 0 {
-			return "", 0, false, 0, errBadTag
+			return "", false, 0, errBadTag
 		}
 		j++
 		for j < len(raw) && isXMLSpace(raw[j]) {
 			j++
 		}
 		if j >= len(raw) || (raw[j] != '"' && raw[j] != '\'') {
-			return "", 0, false, 0, errBadTag
+			return "", false, 0, errBadTag
 		}
 		q := raw[j]
 		end := bytes.IndexByte(raw[j+1:], q)
 		if end < 0 {
-			return "", 0, false, 0, errUnterminated
+			return "", false, 0, errUnterminated
 		}
 		if attr != nil {
 			attr(key, raw[j+1:j+1+end])
