@@ -216,7 +216,7 @@ func newBenchTemplate(raw []byte, run string) (*benchTemplate, error) {
 		return nil, errors.New("root element has no ivorn attribute")
 	}
 	start, end := -1, -1
-	_, _, _, _, err = scanTagFunc(raw, ri.start, func(k, v []byte) {
+	_, _, _, err = scanTagFunc(raw, ri.start, func(k, v []byte) {
 		if start < 0 && string(k) == "ivorn" {
 			// v is a sub-slice of raw: its offset is the difference of the capacities.
 			start = cap(raw) - cap(v)
