@@ -258,7 +258,7 @@ func (t *benchTemplate) appendEvent(dst []byte, i int) []byte {
 // written as Comet writes one: root role "ack" and an Origin element that
 // holds exactly the event's ivorn. Anything else goes to parseTransport.
 func (t *benchTemplate) isAckFor(reply []byte, i int) bool {
-	role, _, err := benchRootAttrs(reply)
+	role, _, err := rootAttrs(reply)
 	if err != nil || role != "ack" {
 		return false
 	}
@@ -274,25 +274,6 @@ func (t *benchTemplate) isAckFor(reply []byte, i int) bool {
 			return true
 		}
 	}
-}
-
-// benchRootAttrs finds the root element's un-prefixed role and ivorn
-// attributes by reading only the prolog and the root's start tag: the
-// subscribers' and authors' cheap look at each message.
-func benchRootAttrs(raw []byte) (role, ivorn string, err error) {
-	i, err := skipProlog(raw)
-	if err != nil {
-		return "", "", err
-	}
-	_, _, _, err = scanTagFunc(raw, i, func(k, v []byte) {
-		switch string(k) {
-		case "role":
-			role = unescapeAttr(v)
-		case "ivorn":
-			ivorn = unescapeAttr(v)
-		}
-	})
-	return role, ivorn, err
 }
 
 // ivorn is the IVOID of event i as a broker reads it.
@@ -600,7 +581,7 @@ func (r *benchRun) runSubscriber(s *benchSub) {
 		}
 		buf = msg
 		at := r.now()
-		role, ivorn, err := benchRootAttrs(msg)
+		role, ivorn, err := rootAttrs(msg)
 		if err != nil {
 			continue // unparsable: ignored, as Comet's subscriber does
 		}

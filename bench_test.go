@@ -655,7 +655,7 @@ func TestBenchRootAttrs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			role, ivorn, err := benchRootAttrs([]byte(tc.raw))
+			role, ivorn, err := rootAttrs([]byte(tc.raw))
 			if (err == nil) != tc.ok || role != tc.role || ivorn != tc.ivorn {
 				t.Errorf("got %q %q %v, want %q %q ok %v", role, ivorn, err, tc.role, tc.ivorn, tc.ok)
 			}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -244,8 +245,12 @@ func (s *subConn) wants(ev *event) bool {
 // says why it ended.
 func (s *subConn) readLoop() string {
 	b := s.bc.b
+	// Buffered, so that the acks of a busy subscriber are read many to a
+	// system call; an ack's frame is only looked at, so one buffer serves.
+	br := bufio.NewReaderSize(s.conn, 4096)
+	var buf []byte
 	for {
-		raw, err := readFrame(s.conn, b.cfg.maxMessageSize)
+		raw, err := readFrameInto(br, buf, b.cfg.maxMessageSize)
 		if err != nil {
 			select {
 			case <-s.done:
@@ -256,11 +261,15 @@ func (s *subConn) readLoop() string {
 			b.log.Log(context.Background(), level, "subscriber connection ended: "+msg, "peer", s.peer)
 			return msg
 		}
-		ri, err := scanRoot(raw)
+		if cap(raw) <= 64<<10 {
+			buf = raw[:0] // keep a buffer of ordinary size for the next frame
+		}
+		role, _, err := rootAttrs(raw)
 		if err != nil {
 			b.log.Warn("unparsable message from subscriber", "peer", s.peer, "err", err)
 			continue
 		}
+		ri := rootInfo{role: role}
 		s.lastMsg.Store(b.now().UnixNano())
 		switch ri.role {
 		case "ack":

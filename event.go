@@ -143,6 +143,25 @@ func scanRoot(raw []byte) (rootInfo, error) {
 	return ri, nil
 }
 
+// rootAttrs reads only the prolog and the root's start tag, for the root's
+// un-prefixed role and ivorn: the cheap look at a message whose end we do
+// not need (an ack, an iamalive).
+func rootAttrs(raw []byte) (role, ivorn string, err error) {
+	i, err := skipProlog(raw)
+	if err != nil {
+		return "", "", err
+	}
+	_, _, _, err = scanTagFunc(raw, i, func(k, v []byte) {
+		switch {
+		case string(k) == "role" && role == "":
+			role = unescapeAttr(v)
+		case string(k) == "ivorn" && ivorn == "":
+			ivorn = unescapeAttr(v)
+		}
+	})
+	return role, ivorn, err
+}
+
 // skipProlog returns where the root element's start tag begins: after a
 // byte-order mark, the XML declaration, comments, processing instructions
 // and white space. A DOCTYPE is errScanDoctype.

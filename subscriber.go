@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"math/rand/v2"
 	"net"
@@ -110,9 +111,10 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) string {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	deadline := b.now().Add(b.cfg.subscriberTimeout)
+	br := bufio.NewReaderSize(conn, 16<<10)
 	for {
 		conn.SetReadDeadline(deadline)
-		raw, err := readFrame(conn, b.cfg.maxMessageSize)
+		raw, err := readFrame(br, b.cfg.maxMessageSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				return "broker stopping"
