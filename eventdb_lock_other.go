@@ -29,16 +29,3 @@ func unlockFile(f *os.File) error {
 	}
 	return cerr
 }
-
-// syncDir fsyncs a directory where the system allows it.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -47,7 +47,7 @@ func runBrokerProcess(cfg *config, stderr io.Writer) int {
 		return exitFail
 	}
 	// A handler printing to a closed pipe must not kill the broker.
-	signal.Ignore(syscall.SIGPIPE)
+	ignoreSIGPIPE()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.httpAddr != "" {
