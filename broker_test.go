@@ -883,3 +883,28 @@ func TestSendQueueLimit(t *testing.T) {
 		t.Fatal("push after take refused")
 	}
 }
+
+// TestReceiverSchemaInvalid: an author submitting a schema-invalid event
+// gets a nak naming the rule; nothing is relayed or recorded, so the same
+// bytes get the same answer again.
+func TestReceiverSchemaInvalid(t *testing.T) {
+	tb := startBroker(t, receiveConfig(t))
+	sub := dialSubscriber(t, tb.broadcastAddr(), nil)
+	waitFor(t, "subscriber", func() bool { return subscriberCount(tb.broker) == 1 })
+	bad := bytes.Replace(testEventBytes("schema"), []byte("<Date>2026-11-22T02:14:27</Date>"), []byte("<Date>yesterday</Date>"), 1)
+	for range 2 {
+		r := rawExchange(t, tb.receiveAddr(), bad)
+		if r == nil || r.role != "nak" || r.origin != "ivo://test.local/sample#schema" {
+			t.Fatalf("reply %+v", r)
+		}
+		if !strings.HasPrefix(r.result, "Event rejected: schema: /VOEvent/Who/Date") || !strings.Contains(r.result, "xs:dateTime") {
+			t.Errorf("reason %q does not name the rule", r.result)
+		}
+	}
+	if ev := sub.nextEvent(200 * time.Millisecond); ev != nil {
+		t.Fatalf("schema-invalid event relayed: %q", ev)
+	}
+	if tb.db.len() != 0 || tb.m.rejected.get("schema") != 2 || tb.m.accepted.Load() != 0 {
+		t.Errorf("recorded %d, schema rejections %d, accepted %d", tb.db.len(), tb.m.rejected.get("schema"), tb.m.accepted.Load())
+	}
+}
