@@ -136,13 +136,27 @@ func (s *subConn) writeLoop() {
 	var batch []outItem
 	var bufs net.Buffers
 	var hdrs []byte
+	backlog := false
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-s.out.ready:
 		}
+		// When the last batch held several events the subscriber is behind
+		// a busy broker: wait a moment so this write carries more of them.
+		// A subscriber that keeps up never waits.
+		if backlog {
+			t := time.NewTimer(writeCoalesce)
+			select {
+			case <-s.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
 		batch = s.out.take(batch[:0])
+		backlog = len(batch) > 1
 		bufs, hdrs = bufs[:0], hdrs[:0]
 		sentEvents := 0
 		for i := range batch {
@@ -174,6 +188,10 @@ func (s *subConn) writeLoop() {
 		clear(batch) // let the events be collected
 	}
 }
+
+// writeCoalesce is how long a subscriber's writer that is behind waits to
+// gather events into one write.
+const writeCoalesce = time.Millisecond
 
 // sendQueue is a subscriber's bounded queue. It holds only what is waiting,
 // so an idle subscriber costs a few bytes, not a preallocated buffer.
