@@ -574,15 +574,22 @@ func TestBroadcasterTestEvent(t *testing.T) {
 	}
 }
 
-// TestEndToEndRelay: author → A; B subscribes to A; a subscriber of B gets
-// the event exactly once, byte for byte.
-func TestEndToEndRelay(t *testing.T) {
-	a := startBroker(t, receiveConfig(t))
+// startRelayPair starts broker A (receiver and broadcaster) and broker B,
+// which subscribes to A and broadcasts.
+func startRelayPair(t *testing.T) (a, b *testBroker) {
+	t.Helper()
+	a = startBroker(t, receiveConfig(t))
 	cfgB := testConfig(t)
 	cfgB.localIVO = "ivo://test/brokerB"
 	cfgB.broadcast = []endpoint{{"tcp", "127.0.0.1:0"}}
 	cfgB.remotes = []string{a.broadcastAddr()}
-	b := startBroker(t, cfgB)
+	return a, startBroker(t, cfgB)
+}
+
+// TestEndToEndRelay: author → A; B subscribes to A; a subscriber of B gets
+// the event exactly once, byte for byte.
+func TestEndToEndRelay(t *testing.T) {
+	a, b := startRelayPair(t)
 	sub := dialSubscriber(t, b.broadcastAddr(), nil)
 	waitFor(t, "B subscribed to A", func() bool { return subscriberCount(a.broker) == 1 })
 

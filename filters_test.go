@@ -85,12 +85,7 @@ func TestFilteredSubscribers(t *testing.T) {
 // TestRelayParsesOnce: an event from upstream is parsed once however many
 // subscribers filter it, and not at all when none does.
 func TestRelayParsesOnce(t *testing.T) {
-	a := startBroker(t, receiveConfig(t))
-	cfgB := testConfig(t)
-	cfgB.localIVO = "ivo://test/brokerB"
-	cfgB.broadcast = []endpoint{{"tcp", "127.0.0.1:0"}}
-	cfgB.remotes = []string{a.broadcastAddr()}
-	b := startBroker(t, cfgB)
+	a, b := startRelayPair(t)
 	plain := dialSubscriber(t, b.broadcastAddr(), nil)
 	waitFor(t, "B subscribed", func() bool { return subscriberCount(a.broker) == 1 })
 	if r := rawExchange(t, a.receiveAddr(), filterEvent("p-0", 5, "observation")); r == nil || r.role != "ack" {

@@ -182,40 +182,31 @@ func (t *transport) marshal() []byte {
 }
 
 // escapeText escapes character data as lxml does.
-func escapeText(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '\r':
-			b.WriteString("&#13;")
-		default:
-			b.WriteByte(c)
-		}
-	}
-}
+func escapeText(b *strings.Builder, s string) { escapeXML(b, s, false) }
 
 // escapeAttr escapes an attribute value (double-quoted) as lxml does.
-func escapeAttr(b *strings.Builder, s string) {
+func escapeAttr(b *strings.Builder, s string) { escapeXML(b, s, true) }
+
+// escapeXML writes s escaped for character data, or with attr for a
+// double-quoted attribute value, where quotes, tabs and line ends are
+// escaped as well.
+func escapeXML(b *strings.Builder, s string, attr bool) {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '&':
+		c := s[i]
+		switch {
+		case c == '&':
 			b.WriteString("&amp;")
-		case '<':
+		case c == '<':
 			b.WriteString("&lt;")
-		case '>':
+		case c == '>':
 			b.WriteString("&gt;")
-		case '"':
-			b.WriteString("&quot;")
-		case '\n':
-			b.WriteString("&#10;")
-		case '\r':
+		case c == '\r':
 			b.WriteString("&#13;")
-		case '\t':
+		case attr && c == '"':
+			b.WriteString("&quot;")
+		case attr && c == '\n':
+			b.WriteString("&#10;")
+		case attr && c == '\t':
 			b.WriteString("&#9;")
 		default:
 			b.WriteByte(c)
