@@ -13,7 +13,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -50,11 +52,13 @@ type subConn struct {
 	bc    *broadcaster
 	conn  net.Conn
 	peer  string
+	log   *slog.Logger // with the peer's attributes
 	since time.Time
 
 	out  sendQueue
-	done chan struct{}
-	once sync.Once
+	done   chan struct{}
+	once   sync.Once
+	reason error // why drop was called (set once, before done closes)
 
 	filters    atomic.Pointer[filterSet]
 	aliveCount atomic.Int32 // iamalives sent and not answered
@@ -74,13 +78,11 @@ type outItem struct {
 func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	b := bc.b
 	s := &subConn{
-		bc: bc, conn: c, peer: c.RemoteAddr().String(), since: b.now(),
+		bc: bc, conn: c, peer: peerName(c), since: b.now(),
 		out:  newSendQueue(b.cfg.subscriberQueue),
 		done: make(chan struct{}),
 	}
-	if s.peer == "" || s.peer == "@" {
-		s.peer = "unix:" + bc.l.addr()
-	}
+	s.log = b.log.With("role", "broadcaster", "peer", s.peer)
 	s.lastMsg.Store(s.since.UnixNano())
 	// VTP: the broker speaks first.
 	s.out.push(outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()})
@@ -88,16 +90,16 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	bc.subs[s] = struct{}{}
 	n := len(bc.subs)
 	bc.mu.Unlock()
-	b.log.Info("subscriber connected", "peer", s.peer, "subscribers", n)
+	s.log.Info("subscriber connected", "subscribers", n)
 
 	writerDone := make(chan struct{})
 	go func() { // owned by this function, which waits for it below
 		defer close(writerDone)
 		s.writeLoop()
 	}()
-	reason := s.readLoop()
-	s.drop(reason)
+	s.drop(s.readLoop())
 	<-writerDone
+	reason := s.reason // the first cause: a full queue, a dead peer, ...
 	bc.mu.Lock()
 	delete(bc.subs, s)
 	n = len(bc.subs)
@@ -106,14 +108,16 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	if p := s.software.Load(); p != nil {
 		sw = *p
 	}
-	b.log.Info("subscriber disconnected", "peer", s.peer, "reason", reason, "sent", s.sent.Load(), "acked", s.acked.Load(), "software", sw, "subscribers", n)
+	s.log.Info("subscriber disconnected", "reason", reason.Error(), "sent", s.sent.Load(), "acked", s.acked.Load(), "software", sw, "subscribers", n)
 }
 
-// drop ends the subscriber's connection; safe to call more than once.
-func (s *subConn) drop(reason string) {
+// drop ends the subscriber's connection; safe to call more than once. The
+// first reason given is the one the disconnection is logged with.
+func (s *subConn) drop(reason error) {
 	s.once.Do(func() {
-		if reason != "" && reason != "connection closed" {
-			s.bc.b.log.Debug("dropping subscriber", "peer", s.peer, "reason", reason)
+		s.reason = reason
+		if !errors.Is(reason, errConnClosed) {
+			s.log.Debug("dropping subscriber", "reason", reason.Error())
 		}
 		close(s.done)
 		s.conn.Close()
@@ -123,8 +127,8 @@ func (s *subConn) drop(reason string) {
 // enqueue offers an item without blocking; a full queue drops the subscriber.
 func (s *subConn) enqueue(it outItem) {
 	if !s.out.push(it) {
-		s.bc.b.log.Warn("subscriber is not keeping up; dropping it", "peer", s.peer, "queued", s.out.limit)
-		s.drop("queue full")
+		s.log.Warn("subscriber is not keeping up; dropping it", "queued", s.out.limit)
+		s.drop(errQueueFull)
 	}
 }
 
@@ -164,7 +168,7 @@ func (s *subConn) writeLoop() {
 			payload := it.msg
 			if it.ev != nil {
 				if !s.wants(it.ev) {
-					b.log.Debug("event rejected by filter", "peer", s.peer, "ivorn", it.ev.ivorn)
+					s.log.Debug("event rejected by filter", "ivorn", it.ev.ivorn)
 					continue
 				}
 				payload = it.ev.raw
@@ -182,7 +186,7 @@ func (s *subConn) writeLoop() {
 		s.sent.Add(int64(sentEvents))
 		s.conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
 		if _, err := bufs.WriteTo(s.conn); err != nil {
-			s.drop("write failed: " + err.Error())
+			s.drop(fmt.Errorf("%w: %v", errWriteFailed, err))
 			return
 		}
 		clear(batch) // let the events be collected
@@ -248,7 +252,7 @@ func (s *subConn) wants(ev *event) bool {
 	}
 	doc, err := ev.tree(&s.bc.b.m.treeParses)
 	if err != nil {
-		s.bc.b.log.Info("event cannot be filtered: not well-formed", "ivorn", ev.ivorn, "err", err)
+		s.log.Info("event cannot be filtered: not well-formed", "ivorn", ev.ivorn, "err", err)
 		return false
 	}
 	for _, x := range fs.exprs {
@@ -261,7 +265,7 @@ func (s *subConn) wants(ev *event) bool {
 
 // readLoop handles the subscriber's messages until the connection ends, and
 // says why it ended.
-func (s *subConn) readLoop() string {
+func (s *subConn) readLoop() error {
 	b := s.bc.b
 	// Buffered, so that the acks of a busy subscriber are read many to a
 	// system call; an ack's frame is only looked at, so one buffer serves.
@@ -272,19 +276,19 @@ func (s *subConn) readLoop() string {
 		if err != nil {
 			select {
 			case <-s.done:
-				return "connection closed"
+				return errConnClosed
 			default:
 			}
-			msg, level := describeReadError(err)
-			b.log.Log(context.Background(), level, "subscriber connection ended: "+msg, "peer", s.peer)
-			return msg
+			end, level := connEnd(err)
+			s.log.Log(context.Background(), level, "subscriber connection ended: "+end.Error())
+			return end
 		}
 		if cap(raw) <= 64<<10 {
 			buf = raw[:0] // keep a buffer of ordinary size for the next frame
 		}
 		role, _, err := rootAttrs(raw)
 		if err != nil {
-			b.log.Warn("unparsable message from subscriber", "peer", s.peer, "err", err)
+			s.log.Warn("unparsable message from subscriber", "err", err)
 			continue
 		}
 		ri := rootInfo{role: role}
@@ -310,18 +314,18 @@ func (s *subConn) readLoop() string {
 				s.noteSoftware(tr)
 			}
 		case "nak":
-			b.log.Info("subscriber sent a nak; disconnecting it", "peer", s.peer)
-			return "nak"
+			s.log.Info("subscriber sent a nak; disconnecting it")
+			return errPeerNak
 		case "authenticate":
 			tr, err := parseTransport(raw)
 			if err != nil {
-				b.log.Warn("unreadable authenticate from subscriber", "peer", s.peer, "err", err)
+				s.log.Warn("unreadable authenticate from subscriber", "err", err)
 				continue
 			}
 			s.noteSoftware(tr)
 			s.setFilters(tr.filters)
 		default:
-			b.log.Warn("incomprehensible message from subscriber", "peer", s.peer, "role", ri.role)
+			s.log.Warn("incomprehensible message from subscriber", "message", ri.role)
 		}
 	}
 }
@@ -333,34 +337,33 @@ func (s *subConn) noteSoftware(tr *transport) {
 	}
 	if old := s.software.Load(); old == nil || *old != sw {
 		s.software.Store(&sw)
-		s.bc.b.log.Info("subscriber identified itself", "peer", s.peer, "software", sw, "response", tr.response)
+		s.log.Info("subscriber identified itself", "software", sw, "response", tr.response)
 	}
 }
 
 // setFilters compiles and installs a subscriber's filters, replacing any
 // earlier set. A filter that does not compile is logged and matches nothing.
 func (s *subConn) setFilters(filters []string) {
-	b := s.bc.b
 	if len(filters) == 0 {
 		s.filters.Store(nil)
-		b.log.Info("subscriber receives every event (no filters)", "peer", s.peer)
+		s.log.Info("subscriber receives every event (no filters)")
 		return
 	}
 	if len(filters) > maxFiltersPerSubscriber {
-		b.log.Warn("subscriber sent too many filters; using the first ones", "peer", s.peer, "sent", len(filters), "limit", maxFiltersPerSubscriber)
+		s.log.Warn("subscriber sent too many filters; using the first ones", "sent", len(filters), "limit", maxFiltersPerSubscriber)
 		filters = filters[:maxFiltersPerSubscriber]
 	}
 	fs := &filterSet{given: len(filters)}
 	for _, f := range filters {
 		x, err := compileXPath(f)
 		if err != nil {
-			b.log.Warn("subscriber filter does not compile; it matches nothing", "peer", s.peer, "filter", f, "err", err)
+			s.log.Warn("subscriber filter does not compile; it matches nothing", "filter", f, "err", err)
 			continue
 		}
 		fs.exprs = append(fs.exprs, x)
 	}
 	s.filters.Store(fs)
-	b.log.Info("subscriber filters installed", "peer", s.peer, "filters", len(fs.exprs), "invalid", fs.given-len(fs.exprs))
+	s.log.Info("subscriber filters installed", "filters", len(fs.exprs), "invalid", fs.given-len(fs.exprs))
 }
 
 // relay offers an event to every subscriber.
@@ -414,13 +417,13 @@ func (bc *broadcaster) iamalive() {
 	bc.mu.Unlock()
 	for _, s := range subs {
 		if s.aliveCount.Load() >= 1 {
-			b.log.Info("subscriber appears dead (no answer to iamalive); dropping it", "peer", s.peer)
-			s.drop("no answer to iamalive")
+			s.log.Info("subscriber appears dead (no answer to iamalive); dropping it")
+			s.drop(errNoIamalive)
 			continue
 		}
 		if lag := s.sentAtTick - s.acked.Load(); lag >= int64(b.cfg.maxOutstandingAcks) {
-			b.log.Info("subscriber not acknowledging events; dropping it", "peer", s.peer, "unacknowledged", lag)
-			s.drop("not acknowledging")
+			s.log.Info("subscriber not acknowledging events; dropping it", "unacknowledged", lag)
+			s.drop(errNotAcking)
 			continue
 		}
 		s.sentAtTick = s.sent.Load()
@@ -459,7 +462,7 @@ func (bc *broadcaster) testEvent(now time.Time) *event {
 func (bc *broadcaster) closeAll() {
 	bc.mu.Lock()
 	for s := range bc.subs {
-		s.drop("broker stopping")
+		s.drop(errStopping)
 	}
 	bc.mu.Unlock()
 }

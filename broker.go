@@ -1,16 +1,14 @@
 // broker.go owns the broker as a whole: it opens the event database, binds
-// the listeners, starts the roles (receiver.go, broadcaster.go,
-// subscriber.go), hands accepted events to broadcasters and handlers, and
-// shuts everything down in order.
+// the listeners (and the status endpoint), starts the roles (receiver.go,
+// broadcaster.go, subscriber.go) and accepts their connections. Admission
+// (admission.go) decides what is relayed; shutdown.go stops it all.
 //
-// Invariants: every goroutine is started through b.wg and ends when the
-// broker's context is cancelled; an event is relayed and handled only after
-// it has been recorded in the event database (so it is never processed twice),
-// and never after a rejection.
+// Invariants: every goroutine the broker starts is started through b.wg and
+// ends when the broker's context is cancelled, and shutdown waits for all of
+// them; every connection is tracked (b.conns) so that shutdown can end it.
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -19,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +40,13 @@ type broker struct {
 	upstreams    []*upstream
 	purpose      string // what our subscriptions are for (softid purpose token)
 
+	http *statusServer // nil without --http
+
+	// dial opens upstream connections and wait sleeps between attempts;
+	// tests replace them.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	wait func(ctx context.Context, d time.Duration) bool
+
 	started time.Time
 	wg      sync.WaitGroup
 
@@ -64,7 +68,9 @@ func (l *listener) addr() string { return l.ln.Addr().String() }
 // newBroker opens the event database and binds every listener, so that a
 // port in use or an unusable directory fails before anything runs.
 func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
-	b := &broker{cfg: cfg, log: log, m: &metrics{}, now: time.Now, conns: map[net.Conn]struct{}{}}
+	b := &broker{cfg: cfg, log: log, m: &metrics{}, now: time.Now, conns: map[net.Conn]struct{}{}, wait: sleepCtx}
+	dialer := &net.Dialer{Timeout: cfg.dialTimeout}
+	b.dial = dialer.DialContext
 	if err := b.loadWhitelists(); err != nil {
 		return nil, err
 	}
@@ -103,7 +109,18 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 	for _, r := range cfg.remotes {
 		b.upstreams = append(b.upstreams, newUpstream(b, r))
 	}
-	b.hq = newHandlerQueue(cfg.handlers, cfg.handlerQueue, cfg.handlerWorkers, b.m, log)
+	if cfg.httpAddr != "" {
+		srv, err := newStatusServer(cfg.httpAddr, b.m, b.status, log)
+		if err != nil {
+			return fail(fmt.Errorf("status server: %w", err))
+		}
+		b.http = srv
+	}
+	hs, err := buildHandlers(cfg.handlers, log)
+	if err != nil {
+		return fail(err)
+	}
+	b.hq = newHandlerQueue(hs, cfg.handlerQueue, cfg.handlerWorkers, b.m, log)
 	return b, nil
 }
 
@@ -138,48 +155,8 @@ func (b *broker) loadWhitelists() error {
 	return nil
 }
 
-// loadWhitelist builds a whitelist from option values: each is one or more
-// networks, or the name of a file of networks (one or more a line, #
-// comments), which is read again on every reload. No values at all means
-// everything, IPv4 and IPv6.
-func loadWhitelist(specs []string) (*whitelist, error) {
-	if len(specs) == 0 {
-		return defaultWhitelist(), nil
-	}
-	var nets []string
-	for _, s := range specs {
-		_, netErr := parseWhitelist([]string{s})
-		if netErr == nil {
-			nets = append(nets, s)
-			continue
-		}
-		data, err := os.ReadFile(s)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, netErr // most likely a mistyped network
-			}
-			return nil, fmt.Errorf("%s: %v", s, err)
-		}
-		sc := bufio.NewScanner(strings.NewReader(string(data)))
-		for line := 1; sc.Scan(); line++ {
-			t, _, _ := strings.Cut(sc.Text(), "#")
-			if strings.TrimSpace(t) == "" {
-				continue
-			}
-			if _, err := parseWhitelist([]string{t}); err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", s, line, err)
-			}
-			nets = append(nets, t)
-		}
-	}
-	if len(nets) == 0 {
-		return nil, errors.New("no networks given (an empty whitelist would refuse everyone)")
-	}
-	return parseWhitelist(nets)
-}
-
 // run starts every role and blocks until ctx is cancelled, then stops
-// them: listeners closed, in-flight acks finished, event DB synced.
+// them within shutdownTimeout (shutdown.go).
 func (b *broker) run(ctx context.Context) error {
 	b.started = b.now()
 	ctx, cancel := context.WithCancel(ctx)
@@ -197,51 +174,22 @@ func (b *broker) run(ctx context.Context) error {
 		b.log.Info("subscribing", "remote", u.addr)
 		b.wg.Go(func() { u.run(ctx) })
 	}
+	if b.http != nil {
+		b.log.Info("serving status", "addr", b.http.addr())
+		b.wg.Go(func() { b.http.serve() })
+	}
 	<-ctx.Done()
-	return b.shutdown()
-}
-
-// shutdownGrace is how long in-flight connections get to finish.
-const shutdownGrace = 1200 * time.Millisecond
-
-func (b *broker) shutdown() error {
-	b.log.Info("stopping")
-	b.closeListeners()
-	deadline := b.now().Add(shutdownGrace)
-	b.connMu.Lock()
-	for c := range b.conns {
-		c.SetDeadline(deadline)
-	}
-	b.connMu.Unlock()
-	for _, bc := range b.broadcasters {
-		bc.closeAll()
-	}
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(shutdownGrace + 300*time.Millisecond):
-		b.log.Warn("connections still open at shutdown; closing them")
-		b.connMu.Lock()
-		for c := range b.conns {
-			c.Close()
-		}
-		b.connMu.Unlock()
-		<-done
-	}
-	hctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	b.hq.close(hctx)
-	cancel()
-	if err := b.db.close(); err != nil {
-		return fmt.Errorf("eventdb: %w", err)
-	}
-	b.log.Info("stopped")
-	return nil
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer scancel()
+	return b.shutdown(sctx)
 }
 
 // abandon releases what newBroker acquired, for a broker that never runs.
 func (b *broker) abandon() {
 	b.closeListeners()
+	if b.http != nil {
+		b.http.ln.Close()
+	}
 	b.db.close()
 }
 
@@ -316,36 +264,6 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 	}
 }
 
-// record decides whether an event is new, remembering it if so; false is a
-// duplicate. The event DB record reaches the operating system before record
-// returns true, so a killed broker never forgets an event it acked.
-func (b *broker) record(ev *event) bool {
-	isNew, err := b.db.checkAndRecordKey(ev.key)
-	if err != nil {
-		// The in-memory record still happened: dedup goes on, only the
-		// persistence is lost. Keep relaying; say so loudly.
-		b.m.eventDBErrors.Add(1)
-		b.log.Error("event database write failed; duplicates are still caught until restart", "ivorn", ev.ivorn, "err", err)
-	}
-	if !isNew {
-		b.m.duplicates.Add(1)
-	}
-	return isNew
-}
-
-// dispatch relays a new event to every broadcaster and queues it for the
-// handlers. It never blocks on a subscriber or a handler.
-func (b *broker) dispatch(ev *event) {
-	b.m.accepted.Add(1)
-	if len(b.broadcasters) > 0 {
-		b.m.relayed.Add(1)
-		for _, bc := range b.broadcasters {
-			bc.relay(ev)
-		}
-	}
-	b.hq.submit(ev)
-}
-
 // status is the snapshot for /status and /metrics.
 func (b *broker) status() brokerStatus {
 	st := brokerStatus{Version: version, Started: b.started, LocalIVO: b.cfg.localIVO}
@@ -361,31 +279,6 @@ func (b *broker) status() brokerStatus {
 	}
 	st.EventDB = eventDBStatus{Dir: b.cfg.eventDB, Entries: b.db.len(), SizeBytes: b.db.sizeBytes()}
 	return st
-}
-
-// writeMessage writes one framed message with a write deadline.
-func writeMessage(c net.Conn, payload []byte, timeout time.Duration) error {
-	c.SetWriteDeadline(time.Now().Add(timeout))
-	return writeFrame(c, payload)
-}
-
-// describeReadError turns a read failure into a log message and level.
-func describeReadError(err error) (string, slog.Level) {
-	var fe *frameError
-	var ne net.Error
-	switch {
-	case errors.Is(err, io.EOF):
-		return "peer closed the connection", slog.LevelDebug
-	case errors.As(err, &fe):
-		return fe.Error(), slog.LevelWarn
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "peer closed the connection in the middle of a message", slog.LevelWarn
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timed out", slog.LevelInfo
-	case errors.Is(err, net.ErrClosed):
-		return "connection closed", slog.LevelDebug
-	}
-	return err.Error(), slog.LevelInfo
 }
 
 // brokerMain runs the broker with the options of twistd comet.

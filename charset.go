@@ -51,36 +51,6 @@ func utf16ToUTF8(b []byte, order binary.ByteOrder) ([]byte, string, error) {
 	return out, enc, nil
 }
 
-// declaredEncoding reads the encoding pseudo-attribute of an XML declaration.
-func declaredEncoding(b []byte) string {
-	if !bytes.HasPrefix(b, []byte("<?xml")) {
-		return ""
-	}
-	end := bytes.Index(b, []byte("?>"))
-	if end < 0 {
-		return ""
-	}
-	decl := string(b[5:end])
-	i := strings.Index(decl, "encoding")
-	if i < 0 {
-		return ""
-	}
-	rest := strings.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
-	if !strings.HasPrefix(rest, "=") {
-		return ""
-	}
-	rest = strings.TrimLeft(rest[1:], " \t\r\n")
-	if rest == "" || (rest[0] != '"' && rest[0] != '\'') {
-		return ""
-	}
-	q := rest[0]
-	j := strings.IndexByte(rest[1:], q)
-	if j < 0 {
-		return ""
-	}
-	return strings.ToLower(rest[1 : 1+j])
-}
-
 // charsetReader is the encoding/xml CharsetReader: it is called for every
 // declared encoding other than UTF-8.
 func charsetReader(label string, in io.Reader) (io.Reader, error) {

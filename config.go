@@ -1,7 +1,11 @@
 // config.go owns the broker's command line: the options of twistd comet
 // (Comet 3.1 spellings first, the later Comet's as aliases), their defaults,
-// and the checks made before anything starts. Parsing never touches the
-// network or the disk.
+// and the checks made before anything starts. Each option is declared once
+// (newBrokerArgs), with its help line; a parse returns the whole
+// configuration as a value, the handler plugins' options included, and
+// keeps no state of its own. Parsing reads the environment (for the event
+// database's default directory) and the whitelist files it is given (to
+// check them), and nothing else: no network, no writes.
 package main
 
 import (
@@ -61,7 +65,7 @@ type config struct {
 	handlerQueue       int
 	handlerWorkers     int
 
-	handlers []handler // from the handler plugins' options
+	handlers []handlerPlugin // the handler plugins' parsed options
 
 	// Timings, not options: Comet's values unless a test changes them.
 	iamaliveInterval   time.Duration
@@ -255,110 +259,153 @@ type option struct {
 	usage string
 }
 
-// brokerFlags builds the flag set and the help text for cfg.
-func brokerFlags(cfg *config, stderr io.Writer) (*flag.FlagSet, []option, *bool, *bool, *int, *int) {
-	fs := flag.NewFlagSet("comet", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var opts []option
-	add := func(o option) { opts = append(opts, o) }
+// optionSet declares each option once: its flag under every spelling, and
+// its line of --help.
+type optionSet struct {
+	fs   *flag.FlagSet
+	help []option
+}
 
-	receiveOn, broadcastOn := new(bool), new(bool)
-	receivePort, broadcastPort := new(int), new(int)
-	*receivePort, *broadcastPort = defaultReceivePort, defaultBroadcastPort
-	var nodaemon bool
+// add declares v under names (the primary first) with its help line.
+func (o *optionSet) add(v flag.Value, arg, usage string, names ...string) {
+	for _, n := range names {
+		o.fs.Var(v, n, "")
+	}
+	o.help = append(o.help, option{names, arg, usage})
+}
 
-	for _, n := range []string{"r", "receive"} {
-		fs.Var(optionalEndpoint{receiveOn, &cfg.receive}, n, "")
+// Typed shorthands for add.
+func (o *optionSet) str(p *string, arg, usage string, names ...string) {
+	o.add((*optString)(p), arg, usage, names...)
+}
+func (o *optionSet) integer(p *int, arg, usage string, names ...string) {
+	o.add((*optInt)(p), arg, usage, names...)
+}
+func (o *optionSet) boolean(p *bool, usage string, names ...string) {
+	o.add((*optBool)(p), "", usage, names...)
+}
+func (o *optionSet) duration(p *time.Duration, arg, usage string, names ...string) {
+	o.add((*optDuration)(p), arg, usage, names...)
+}
+func (o *optionSet) list(p *[]string, arg, usage string, names ...string) {
+	o.add(stringList{p}, arg, usage, names...)
+}
+
+// flag.Value implementations for the shorthands (flag's own are not
+// exported).
+type (
+	optString   string
+	optInt      int
+	optBool     bool
+	optDuration time.Duration
+)
+
+func (v *optString) String() string     { return string(*v) }
+func (v *optString) Set(s string) error { *v = optString(s); return nil }
+func (v *optInt) String() string        { return strconv.Itoa(int(*v)) }
+func (v *optInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want an integer, got %q", s)
 	}
-	add(option{[]string{"r", "receive"}, "", "listen for authors' events (also --receive=tcp:PORT[:interface=ADDR] or unix:PATH; repeatable)"})
-	for _, n := range []string{"b", "broadcast"} {
-		fs.Var(optionalEndpoint{broadcastOn, &cfg.broadcast}, n, "")
+	*v = optInt(n)
+	return nil
+}
+func (v *optBool) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *optBool) IsBoolFlag() bool { return true }
+func (v *optBool) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false, got %q", s)
 	}
-	add(option{[]string{"b", "broadcast"}, "", "listen for subscribers and relay events to them (same endpoint forms)"})
-	fs.IntVar(receivePort, "receive-port", *receivePort, "")
-	add(option{[]string{"receive-port"}, "PORT", "TCP port for receiving events (default 8098)"})
-	fs.IntVar(broadcastPort, "broadcast-port", *broadcastPort, "")
-	add(option{[]string{"broadcast-port"}, "PORT", "TCP port for broadcasting events (default 8099)"})
-	fs.StringVar(&cfg.localIVO, "local-ivo", "", "")
-	add(option{[]string{"local-ivo"}, "IVOID", "this broker's IVOA identifier; required with --receive or --broadcast"})
-	fs.StringVar(&cfg.eventDB, "eventdb", cfg.eventDB, "")
-	add(option{[]string{"eventdb"}, "DIR", "directory of the event database (default $STATE_DIRECTORY, else $TMPDIR, else /tmp)"})
-	fs.Func("broadcast-test-interval", "", func(s string) error {
+	*v = optBool(b)
+	return nil
+}
+func (v *optDuration) String() string { return time.Duration(*v).String() }
+func (v *optDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 30s or 5m, got %q", s)
+	}
+	*v = optDuration(d)
+	return nil
+}
+
+// brokerArgs is one parse of the broker's command line: the configuration
+// and the switches that only shape it (the role switches and their ports).
+type brokerArgs struct {
+	cfg                        *config
+	receiveOn, broadcastOn     bool
+	receivePort, broadcastPort int
+	nodaemon                   bool
+	opts                       optionSet
+}
+
+// newBrokerArgs declares every broker option, once, on a fresh flag set
+// whose values land in a fresh default configuration.
+func newBrokerArgs() *brokerArgs {
+	a := &brokerArgs{cfg: defaultConfig(), receivePort: defaultReceivePort, broadcastPort: defaultBroadcastPort}
+	cfg := a.cfg
+	o := &a.opts
+	o.fs = flag.NewFlagSet("comet", flag.ContinueOnError)
+	o.fs.SetOutput(io.Discard)
+
+	o.add(optionalEndpoint{&a.receiveOn, &cfg.receive}, "", "listen for authors' events (also --receive=tcp:PORT[:interface=ADDR] or unix:PATH; repeatable)", "r", "receive")
+	o.add(optionalEndpoint{&a.broadcastOn, &cfg.broadcast}, "", "listen for subscribers and relay events to them (same endpoint forms)", "b", "broadcast")
+	o.integer(&a.receivePort, "PORT", "TCP port for receiving events (default 8098)", "receive-port")
+	o.integer(&a.broadcastPort, "PORT", "TCP port for broadcasting events (default 8099)", "broadcast-port")
+	o.str(&cfg.localIVO, "IVOID", "this broker's IVOA identifier; required with --receive or --broadcast", "local-ivo")
+	o.str(&cfg.eventDB, "DIR", "directory of the event database (default $STATE_DIRECTORY, else the user's state directory)", "eventdb")
+	o.add(funcValue(func(s string) error {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
 			return fmt.Errorf("want a whole number of seconds, got %q", s)
 		}
 		cfg.testInterval = time.Duration(n) * time.Second
 		return nil
-	})
-	add(option{[]string{"broadcast-test-interval"}, "SECONDS", "interval between test event broadcasts; 0 disables (default 3600)"})
-	for _, n := range []string{"author-whitelist", "receive-whitelist"} {
-		fs.Var(stringList{&cfg.authorWhitelist}, n, "")
-	}
-	add(option{[]string{"author-whitelist", "receive-whitelist"}, "NETWORK", "network (CIDR or address/netmask) allowed to submit; repeatable (default all IPv4 and IPv6)"})
-	for _, n := range []string{"subscriber-whitelist", "broadcast-whitelist"} {
-		fs.Var(stringList{&cfg.subscriberWL}, n, "")
-	}
-	add(option{[]string{"subscriber-whitelist", "broadcast-whitelist"}, "NETWORK", "network allowed to subscribe; repeatable (default all IPv4 and IPv6)"})
-	for _, n := range []string{"remote", "subscribe"} {
-		fs.Var(stringList{&cfg.remotes}, n, "")
-	}
-	add(option{[]string{"remote", "subscribe"}, "HOST[:PORT]", "subscribe to a remote broker (port 8099 by default); repeatable"})
-	fs.Var(stringList{&cfg.filters}, "filter", "")
-	add(option{[]string{"filter"}, "XPATH", "XPath 1.0 filter sent to every remote; repeatable"})
-	for _, p := range handlerPlugins() {
+	}), "SECONDS", "interval between test event broadcasts; 0 disables (default 3600)", "broadcast-test-interval")
+	o.list(&cfg.authorWhitelist, "NETWORK", "network (CIDR or address/netmask) allowed to submit; repeatable (default all IPv4 and IPv6)", "author-whitelist", "receive-whitelist")
+	o.list(&cfg.subscriberWL, "NETWORK", "network allowed to subscribe; repeatable (default all IPv4 and IPv6)", "subscriber-whitelist", "broadcast-whitelist")
+	o.list(&cfg.remotes, "HOST[:PORT]", "subscribe to a remote broker (port 8099 by default); repeatable", "remote", "subscribe")
+	o.list(&cfg.filters, "XPATH", "XPath 1.0 filter sent to every remote; repeatable", "filter")
+	cfg.handlers = handlerPlugins()
+	for _, p := range cfg.handlers {
 		before := map[string]bool{}
-		fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
-		p.addFlags(fs)
-		fs.VisitAll(func(f *flag.Flag) {
+		o.fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
+		p.addFlags(o.fs)
+		o.fs.VisitAll(func(f *flag.Flag) {
 			if !before[f.Name] {
 				arg, usage := flag.UnquoteUsage(f)
 				if arg == "value" || arg == "string" {
 					arg = "VALUE"
 				}
-				add(option{[]string{f.Name}, strings.ToUpper(arg), usage})
+				o.help = append(o.help, option{[]string{f.Name}, strings.ToUpper(arg), usage})
 			}
 		})
 	}
-	for _, n := range []string{"v", "verbose"} {
-		fs.Var(counter{&cfg.verbosity, 1}, n, "")
-	}
-	add(option{[]string{"v", "verbose"}, "", "more logging; repeatable"})
-	for _, n := range []string{"q", "quiet"} {
-		fs.Var(counter{&cfg.verbosity, -1}, n, "")
-	}
-	add(option{[]string{"q", "quiet"}, "", "less logging; repeatable"})
-	for _, n := range []string{"n", "nodaemon"} {
-		fs.BoolVar(&nodaemon, n, false, "")
-	}
-	add(option{[]string{"n", "nodaemon"}, "", "accepted and ignored: comet always runs in the foreground"})
-	fs.StringVar(&cfg.pidfile, "pidfile", "", "")
-	add(option{[]string{"pidfile"}, "FILE", "write the process ID to FILE"})
-	for _, n := range []string{"l", "logfile"} {
-		fs.StringVar(&cfg.logfile, n, "", "")
-	}
-	add(option{[]string{"l", "logfile"}, "FILE", "log to FILE instead of stderr (reopened on SIGHUP)"})
+	o.add(counter{&cfg.verbosity, 1}, "", "more logging; repeatable", "v", "verbose")
+	o.add(counter{&cfg.verbosity, -1}, "", "less logging; repeatable", "q", "quiet")
+	o.boolean(&a.nodaemon, "accepted and ignored: comet always runs in the foreground", "n", "nodaemon")
+	o.str(&cfg.pidfile, "FILE", "write the process ID to FILE", "pidfile")
+	o.str(&cfg.logfile, "FILE", "log to FILE instead of stderr (reopened on SIGHUP)", "l", "logfile")
 	// Options of our own.
-	fs.Var(stringList{&cfg.keyrings}, "keyring", "")
-	add(option{[]string{"keyring"}, "FILE", "OpenPGP keyring of trusted event signers; repeatable"})
-	fs.BoolVar(&cfg.requireSignature, "require-signature", false, "")
-	add(option{[]string{"require-signature"}, "", "refuse (receiver) or drop (subscriber) events without a valid signature"})
-	fs.StringVar(&cfg.httpAddr, "http", "", "")
-	add(option{[]string{"http"}, "ADDR", "serve /healthz, /metrics and /status on ADDR (e.g. 127.0.0.1:8090)"})
-	fs.IntVar(&cfg.maxMessageSize, "max-message-size", cfg.maxMessageSize, "")
-	add(option{[]string{"max-message-size"}, "BYTES", "largest message accepted (default 1048576; Comet's is 99999)"})
-	fs.DurationVar(&cfg.eventDBExpiry, "eventdb-expiry", cfg.eventDBExpiry, "")
-	add(option{[]string{"eventdb-expiry"}, "DURATION", "forget events older than this (default 720h, 30 days)"})
-	fs.IntVar(&cfg.maxConnections, "max-connections", cfg.maxConnections, "")
-	add(option{[]string{"max-connections"}, "N", "concurrent connections per listener (default 1024)"})
-	fs.IntVar(&cfg.subscriberQueue, "subscriber-queue", cfg.subscriberQueue, "")
-	add(option{[]string{"subscriber-queue"}, "N", "events queued for one subscriber before it is dropped (default 4096)"})
-	fs.IntVar(&cfg.handlerQueue, "handler-queue", cfg.handlerQueue, "")
-	add(option{[]string{"handler-queue"}, "N", "events waiting for handlers before new ones are dropped and counted (default 1024)"})
-	fs.IntVar(&cfg.handlerWorkers, "handler-workers", cfg.handlerWorkers, "")
-	add(option{[]string{"handler-workers"}, "N", "events handled at once (default 4)"})
-	return fs, opts, receiveOn, broadcastOn, receivePort, broadcastPort
+	o.list(&cfg.keyrings, "FILE", "OpenPGP keyring of trusted event signers; repeatable", "keyring")
+	o.boolean(&cfg.requireSignature, "refuse (receiver) or drop (subscriber) events without a valid signature", "require-signature")
+	o.str(&cfg.httpAddr, "ADDR", "serve /healthz, /metrics and /status on ADDR (e.g. 127.0.0.1:8090)", "http")
+	o.integer(&cfg.maxMessageSize, "BYTES", "largest message accepted (default 1048576; Comet's is 99999)", "max-message-size")
+	o.duration(&cfg.eventDBExpiry, "DURATION", "forget events older than this (default 720h, 30 days)", "eventdb-expiry")
+	o.integer(&cfg.maxConnections, "N", "concurrent connections per listener (default 1024)", "max-connections")
+	o.integer(&cfg.subscriberQueue, "N", "events queued for one subscriber before it is dropped (default 4096)", "subscriber-queue")
+	o.integer(&cfg.handlerQueue, "N", "events waiting for handlers before new ones are dropped and counted (default 1024)", "handler-queue")
+	o.integer(&cfg.handlerWorkers, "N", "events handled at once (default 4)", "handler-workers")
+	return a
 }
+
+// funcValue is an option whose value a function checks and stores.
+type funcValue func(string) error
+
+func (f funcValue) String() string     { return "" }
+func (f funcValue) Set(s string) error { return f(s) }
 
 // writeHelp prints the options in the order of twistd comet --help.
 func writeHelp(w io.Writer, opts []option) {
@@ -438,25 +485,29 @@ func looksLikeNetwork(s string) bool {
 }
 
 // parseBrokerArgs turns the command line into a config. errHelp means
-// --help was asked for (the help text is written to stdout).
+// --help was asked for (the help text is written to stdout). Parsing reads
+// the environment for the event database's default directory and reads the
+// whitelist files named by the whitelist options, to check them; it touches
+// no network and writes nothing. Every call returns a configuration of its
+// own: nothing is kept between calls.
 func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
-	cfg := defaultConfig()
-	fs, opts, receiveOn, broadcastOn, receivePort, broadcastPort := brokerFlags(cfg, stdout)
-	if err := fs.Parse(preprocessArgs(args)); err != nil {
+	a := newBrokerArgs()
+	cfg := a.cfg
+	if err := a.opts.fs.Parse(preprocessArgs(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			writeHelp(stdout, opts)
+			writeHelp(stdout, a.opts.help)
 			return nil, flag.ErrHelp
 		}
 		return nil, usagef("%v", err)
 	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	if a.opts.fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", a.opts.fs.Arg(0))
 	}
-	if *receiveOn && len(cfg.receive) == 0 {
-		cfg.receive = append(cfg.receive, endpoint{"tcp", ":" + strconv.Itoa(*receivePort)})
+	if a.receiveOn && len(cfg.receive) == 0 {
+		cfg.receive = append(cfg.receive, endpoint{"tcp", ":" + strconv.Itoa(a.receivePort)})
 	}
-	if *broadcastOn && len(cfg.broadcast) == 0 {
-		cfg.broadcast = append(cfg.broadcast, endpoint{"tcp", ":" + strconv.Itoa(*broadcastPort)})
+	if a.broadcastOn && len(cfg.broadcast) == 0 {
+		cfg.broadcast = append(cfg.broadcast, endpoint{"tcp", ":" + strconv.Itoa(a.broadcastPort)})
 	}
 	if len(cfg.receive)+len(cfg.broadcast)+len(cfg.remotes) == 0 {
 		return nil, usagef("no service requested: give --receive, --broadcast or --remote (see --help)")
@@ -496,6 +547,13 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 	}
 	if _, err := loadWhitelist(cfg.subscriberWL); err != nil {
 		return nil, usagef("--subscriber-whitelist: %v", err)
+	}
+	for _, p := range cfg.handlers {
+		// Check the plugins' options now (a bad --cmd-timeout is a usage
+		// error); the broker builds the handlers again when it starts.
+		if _, err := p.handlers(nil); err != nil {
+			return nil, usagef("handler %s: %v", p.pluginName(), err)
+		}
 	}
 	return cfg, nil
 }

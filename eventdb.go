@@ -502,15 +502,12 @@ func (db *eventDB) isExpired(t, now uint32) bool {
 	return int64(now)-int64(t) >= db.expirySec
 }
 
-// checkAndRecord reports whether the event whose root element is rootBytes is
-// new, and if so remembers it. Of any number of concurrent calls with the same
-// bytes exactly one reports new. A non-nil error means the record could not be
-// written to the log: isNew is still right and the event is remembered in
-// memory, but it will be forgotten at the next start.
-func (db *eventDB) checkAndRecord(rootBytes []byte) (isNew bool, err error) {
-	return db.checkAndRecordKey(eventKeyOf(rootBytes))
-}
-
+// checkAndRecordKey decides whether the event with key k (eventKeyOf of
+// its root element's bytes) is new, and if so remembers it. Of any number
+// of concurrent calls with the same key exactly one reports new. A non-nil
+// error means the record could not be written to the log: isNew is still
+// right and the event is remembered in memory, but it will be forgotten at
+// the next start.
 func (db *eventDB) checkAndRecordKey(k eventKey) (bool, error) {
 	now := unixSeconds(db.opts.now())
 	db.mu.Lock()
@@ -565,13 +562,8 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 	return nil
 }
 
-// seen reports whether the event whose root element is rootBytes is
-// remembered, without recording it.
-func (db *eventDB) seen(rootBytes []byte) bool {
-	return db.seenKey(eventKeyOf(rootBytes))
-}
-
-// seenKey is seen for a key already computed with eventKeyOf.
+// seenKey reports whether the event with key k is remembered, without
+// recording it.
 func (db *eventDB) seenKey(k eventKey) bool {
 	now := unixSeconds(db.opts.now())
 	db.mu.Lock()

@@ -24,7 +24,7 @@ import (
 	"time"
 )
 
-func init() { registerHandlerPlugin(&cmdPlugin{}) }
+func init() { registerHandlerPlugin(func() handlerPlugin { return &cmdPlugin{} }) }
 
 // cmdWaitDelay bounds how long a finished (or killed) command's output
 // pipes may stay open, held by a child it left behind.

@@ -14,7 +14,7 @@ import (
 	"sync"
 )
 
-func init() { registerHandlerPlugin(&printPlugin{out: os.Stdout}) }
+func init() { registerHandlerPlugin(func() handlerPlugin { return &printPlugin{out: os.Stdout} }) }
 
 // printPlugin provides the print-event handler.
 type printPlugin struct {

@@ -23,7 +23,7 @@ import (
 	"strings"
 )
 
-func init() { registerHandlerPlugin(&savePlugin{}) }
+func init() { registerHandlerPlugin(func() handlerPlugin { return &savePlugin{} }) }
 
 // maxSaveCandidates bounds the name, name_, name__ ... search.
 const maxSaveCandidates = 1000

@@ -1,6 +1,7 @@
-// handlers.go owns what happens to an accepted event after it has been acked
-// and relayed: the handler plugins (--cmd, --print-event, --save-event and
-// any a site adds) and the bounded queue that runs them off the network path.
+// handlers.go owns what happens to a new event after it has been recorded
+// and relayed (the sender's reply follows; see admission.go): the handler
+// plugins (--cmd, --print-event, --save-event and any a site adds) and the
+// bounded queue that runs them off the network path.
 //
 // Invariants: submit never blocks (an event that does not fit is dropped,
 // logged and counted); a handler that fails or panics never affects another
@@ -8,7 +9,8 @@
 // when close returns.
 //
 // Adding a handler: write one file handler_NAME.go with a type implementing
-// handlerPlugin and register it from init() with registerHandlerPlugin. Its
+// handlerPlugin and register a constructor for it from init() with
+// registerHandlerPlugin. Its
 // flags then appear in --help and its handlers run for every new event.
 package main
 
@@ -27,11 +29,15 @@ const (
 	defaultHandlerWorkers = 4    // events handled at the same time
 )
 
-// A handlerPlugin contributes options and, once they are parsed, handlers.
+// A handlerPlugin is the parsed options of one kind of handler: a fresh
+// value is made for every parse of the command line (so parsing holds no
+// state between calls), its flags are declared on that parse's flag set,
+// and once the broker starts it gives the handlers those options ask for.
 type handlerPlugin interface {
 	// pluginName names the plugin ("cmd", "print-event", "save-event").
 	pluginName() string
-	// addFlags declares the plugin's options on the broker's flag set.
+	// addFlags declares the plugin's options on the broker's flag set,
+	// storing what is parsed in the plugin value itself.
 	addFlags(fs *flag.FlagSet)
 	// handlers returns the handlers the parsed options ask for: none when
 	// the plugin is not enabled, one per --cmd for the cmd plugin.
@@ -46,42 +52,54 @@ type handler interface {
 	handle(ctx context.Context, ev *event) error
 }
 
-var registeredPlugins []handlerPlugin
+// pluginFactories make fresh plugin values; the registry holds no option
+// values, only how to make them.
+var pluginFactories []func() handlerPlugin
 
-// registerHandlerPlugin adds a plugin; call it from init(). The cmd plugin
-// always comes first, as Comet runs --cmd before its plugins; the others
-// follow in registration order, which is the order of their file names (Go
-// runs init functions file by file in name order).
-func registerHandlerPlugin(p handlerPlugin) {
-	for _, q := range registeredPlugins {
-		if q.pluginName() == p.pluginName() {
-			panic("duplicate handler plugin " + p.pluginName())
+// registerHandlerPlugin adds a plugin kind; call it from init() with a
+// function that returns a new, empty plugin value. The cmd plugin always
+// comes first, as Comet runs --cmd before its plugins; the others follow in
+// registration order, which is the order of their file names (Go runs init
+// functions file by file in name order).
+func registerHandlerPlugin(newPlugin func() handlerPlugin) {
+	name := newPlugin().pluginName()
+	for _, f := range pluginFactories {
+		if f().pluginName() == name {
+			panic("duplicate handler plugin " + name)
 		}
 	}
-	if p.pluginName() == "cmd" {
-		registeredPlugins = append([]handlerPlugin{p}, registeredPlugins...)
+	if name == "cmd" {
+		pluginFactories = append([]func() handlerPlugin{newPlugin}, pluginFactories...)
 		return
 	}
-	registeredPlugins = append(registeredPlugins, p)
+	pluginFactories = append(pluginFactories, newPlugin)
 }
 
-// handlerPlugins returns the registered plugins in registration order.
+// handlerPlugins returns a fresh value of every registered plugin, in
+// registration order.
 func handlerPlugins() []handlerPlugin {
-	return append([]handlerPlugin(nil), registeredPlugins...)
+	ps := make([]handlerPlugin, len(pluginFactories))
+	for i, f := range pluginFactories {
+		ps[i] = f()
+	}
+	return ps
 }
 
-// addHandlerFlags declares every registered plugin's options on fs.
-func addHandlerFlags(fs *flag.FlagSet) {
-	for _, p := range registeredPlugins {
+// addHandlerFlags declares the options of a fresh set of plugins on fs and
+// returns the set, which holds what fs parses.
+func addHandlerFlags(fs *flag.FlagSet) []handlerPlugin {
+	ps := handlerPlugins()
+	for _, p := range ps {
 		p.addFlags(fs)
 	}
+	return ps
 }
 
-// buildHandlers asks every registered plugin for its handlers, after the
-// flags have been parsed, and returns them in plugin order.
-func buildHandlers(log *slog.Logger) ([]handler, error) {
+// buildHandlers asks every plugin for its handlers, after the flags have
+// been parsed, and returns them in plugin order.
+func buildHandlers(plugins []handlerPlugin, log *slog.Logger) ([]handler, error) {
 	var hs []handler
-	for _, p := range registeredPlugins {
+	for _, p := range plugins {
 		h, err := p.handlers(log)
 		if err != nil {
 			return nil, fmt.Errorf("handler %s: %v", p.pluginName(), err)

@@ -88,7 +88,7 @@ func TestHandlerFlagsInHelp(t *testing.T) {
 func TestBuildHandlersDisabled(t *testing.T) {
 	// With no options set, the registered plugins give no handlers.
 	log, _ := newTestLogger()
-	hs, err := buildHandlers(log)
+	hs, err := buildHandlers(handlerPlugins(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

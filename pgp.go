@@ -446,8 +446,16 @@ func hardRevocation(rev *pgpSig, signed time.Time) bool {
 func verifyEvent(raw []byte, kr *keyring, now time.Time) sigResult {
 	start, end, err := rootElementSpan(raw)
 	if err != nil {
-		return sigResult{verdict: verdictMalformed, reason: err.Error()}
+		return sigResult{verdict: verdictMalformed, reason: "xml: " + err.Error()}
 	}
+	return verifySpan(raw, start, end, kr, now)
+}
+
+// verifySpan checks the signature of a document whose root element is
+// raw[start:end] (the span scanRootWith found, which the broker's event
+// already holds as its identity): the signed bytes are that span and the
+// signature comment follows it.
+func verifySpan(raw []byte, start, end int, kr *keyring, now time.Time) sigResult {
 	comments, err := signatureComments(raw[end:])
 	if err != nil {
 		return sigResult{verdict: verdictMalformed, reason: err.Error()}
@@ -562,7 +570,7 @@ func signatureComments(tail []byte) ([][]byte, error) {
 	var out [][]byte
 	i := 0
 	for {
-		for i < len(tail) && pgpIsSpace(tail[i]) {
+		for i < len(tail) && isXMLSpace(tail[i]) {
 			i++
 		}
 		if i == len(tail) {
@@ -592,134 +600,4 @@ func signatureComments(tail []byte) ([][]byte, error) {
 			return nil, errors.New("content after the root element")
 		}
 	}
-}
-
-func pgpIsSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// rootElementSpan finds the root element of an XML document in raw bytes:
-// raw[start:end] runs from the '<' of its start tag to the '>' of its end
-// tag. It skips a byte-order mark, the XML declaration, comments,
-// processing instructions, a DOCTYPE and whitespace before the root, and
-// inside it respects quoted attribute values, comments, CDATA sections and
-// processing instructions. It checks structure only as far as it must.
-func rootElementSpan(raw []byte) (start, end int, err error) {
-	i := 0
-	if bytes.HasPrefix(raw, []byte("\xEF\xBB\xBF")) {
-		i = 3
-	}
-	skipTo := func(from int, term string) (int, error) {
-		j := bytes.Index(raw[from:], []byte(term))
-		if j < 0 {
-			return 0, fmt.Errorf("xml: unterminated construct at byte %d", from)
-		}
-		return from + j + len(term), nil
-	}
-	start = -1
-	for start < 0 {
-		for i < len(raw) && pgpIsSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) {
-			return 0, 0, errors.New("xml: no root element")
-		}
-		if raw[i] != '<' {
-			return 0, 0, fmt.Errorf("xml: text before the root element at byte %d", i)
-		}
-		rest := raw[i:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("<?")):
-			i, err = skipTo(i+2, "?>")
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			i, err = skipTo(i+4, "-->")
-		case bytes.HasPrefix(rest, []byte("<!DOCTYPE")):
-			i, err = skipDoctype(raw, i)
-		case len(rest) < 2 || rest[1] == '!' || rest[1] == '/' || pgpIsSpace(rest[1]):
-			return 0, 0, fmt.Errorf("xml: unexpected markup before the root element at byte %d", i)
-		default:
-			start = i
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-	}
-	depth := 0
-	for {
-		rest := raw[i:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			i, err = skipTo(i+4, "-->")
-		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-			i, err = skipTo(i+9, "]]>")
-		case bytes.HasPrefix(rest, []byte("<?")):
-			i, err = skipTo(i+2, "?>")
-		case bytes.HasPrefix(rest, []byte("</")):
-			i, err = skipTo(i+2, ">")
-			depth--
-		case bytes.HasPrefix(rest, []byte("<!")):
-			return 0, 0, fmt.Errorf("xml: unexpected markup at byte %d", i)
-		default:
-			var selfClosing bool
-			i, selfClosing, err = scanStartTag(raw, i)
-			if !selfClosing {
-				depth++
-			}
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		if depth == 0 {
-			return start, i, nil
-		}
-		j := bytes.IndexByte(raw[i:], '<')
-		if j < 0 {
-			return 0, 0, errors.New("xml: root element not closed")
-		}
-		i += j
-	}
-}
-
-// scanStartTag reads the start tag at raw[i] ('<'), honouring quoted
-// attribute values, and returns the index after its '>'.
-func scanStartTag(raw []byte, i int) (next int, selfClosing bool, err error) {
-	var quote byte
-	for j := i + 1; j < len(raw); j++ {
-		c := raw[j]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '<':
-			return 0, false, fmt.Errorf("xml: '<' inside the tag at byte %d", i)
-		case c == '>':
-			return j + 1, raw[j-1] == '/', nil
-		}
-	}
-	return 0, false, fmt.Errorf("xml: unterminated tag at byte %d", i)
-}
-
-// skipDoctype skips a DOCTYPE declaration with an optional internal subset.
-func skipDoctype(raw []byte, i int) (int, error) {
-	var quote byte
-	brackets := 0
-	for j := i + len("<!DOCTYPE"); j < len(raw); j++ {
-		c := raw[j]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '[':
-			brackets++
-		case c == ']':
-			brackets--
-		case c == '>' && brackets <= 0:
-			return j + 1, nil
-		}
-	}
-	return 0, fmt.Errorf("xml: unterminated DOCTYPE at byte %d", i)
 }

@@ -156,7 +156,7 @@ func armorLine(b []byte) (line, rest []byte) {
 // isArmored reports whether data looks like ASCII armor rather than binary
 // packets (a binary packet always starts with a byte that has bit 7 set).
 func isArmored(data []byte) bool {
-	t := bytes.TrimLeft(data, " \t\r\n")
+	t := bytes.TrimLeft(data, xmlSpaceChars)
 	return len(t) > 0 && t[0]&0x80 == 0 && bytes.Contains(data, []byte("-----BEGIN PGP "))
 }
 

@@ -89,35 +89,17 @@ var (
 	oidEd25519 = string([]byte{0x2B, 0x06, 0x01, 0x04, 0x01, 0xDA, 0x47, 0x0F, 0x01})
 )
 
-// pgpErrorKind sorts OpenPGP failures the way operators need to tell them
-// apart (after ProtonMail go-crypto's error taxonomy).
-type pgpErrorKind int
-
-const (
-	pgpStructural  pgpErrorKind = iota // the bytes cannot be parsed
-	pgpUnsupported                     // well formed, but not implemented here
-	pgpBadSig                          // a signature does not verify
-)
-
-// pgpError is an OpenPGP failure of a known kind.
-type pgpError struct {
-	kind pgpErrorKind
-	msg  string
-}
+// pgpError is an OpenPGP failure. Its constructors name the three kinds an
+// operator tells apart (after ProtonMail go-crypto's error taxonomy): bytes
+// that cannot be parsed, what is well formed but not implemented here, and
+// a signature that does not verify; the message says which.
+type pgpError struct{ msg string }
 
 func (e *pgpError) Error() string { return e.msg }
 
-func structuralf(format string, a ...any) error {
-	return &pgpError{pgpStructural, fmt.Sprintf(format, a...)}
-}
-
-func unsupportedf(format string, a ...any) error {
-	return &pgpError{pgpUnsupported, fmt.Sprintf(format, a...)}
-}
-
-func badSigf(format string, a ...any) error {
-	return &pgpError{pgpBadSig, fmt.Sprintf(format, a...)}
-}
+func structuralf(format string, a ...any) error  { return &pgpError{fmt.Sprintf(format, a...)} }
+func unsupportedf(format string, a ...any) error { return &pgpError{fmt.Sprintf(format, a...)} }
+func badSigf(format string, a ...any) error      { return &pgpError{fmt.Sprintf(format, a...)} }
 
 // packet is one OpenPGP packet: its tag and body.
 type packet struct {

@@ -32,27 +32,27 @@ func loadKeyrings(paths []string) (*keyring, error) {
 }
 
 // checkSignature records a new event's signature verdict when keyrings are
-// configured, and returns a nak reason when --require-signature refuses it
-// ("" to go on).
-func (b *broker) checkSignature(ev *event) string {
+// configured, and returns the refusal when --require-signature refuses it
+// (nil to go on). The signed bytes are the event's identity span.
+func (b *broker) checkSignature(ev *event) *rejection {
 	kr := b.keyring.Load()
 	if kr == nil {
-		return ""
+		return nil
 	}
-	res := verifyEvent(ev.raw, kr, b.now())
+	res := verifySpan(ev.raw, ev.rootStart, ev.rootEnd, kr, b.now())
 	ev.sigVerdict, ev.signer = res.verdict, res.signer
 	b.m.signatures.inc(res.verdict)
 	if res.verdict == "valid" {
 		b.log.Info("signature valid", "ivorn", ev.ivorn, "signer", res.signer, "uid", res.userID)
-		return ""
+		return nil
 	}
 	b.log.Info("signature not valid", "ivorn", ev.ivorn, "verdict", res.verdict, "reason", res.reason)
 	if !b.cfg.requireSignature {
-		return ""
+		return nil
 	}
 	reason := "signature " + res.verdict
 	if res.reason != "" {
 		reason += ": " + res.reason
 	}
-	return reason
+	return &rejection{class: classSignature, reason: reason}
 }

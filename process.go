@@ -1,7 +1,12 @@
-// process.go owns the broker process around the broker: logging (and
-// --logfile), --pidfile, the status server, systemd readiness and watchdog,
-// signals (SIGINT/SIGTERM stop, SIGHUP reloads whitelists and keyrings and
-// reopens the log file), and the exit status.
+// process.go owns the broker process around the broker, in the order it
+// runs: logging (logfile.go), the pid file (pidfile.go), the broker itself
+// (broker.go, with the status endpoint), readiness and the watchdog
+// (systemd.go), and signals: SIGINT/SIGTERM stop it through the one bounded
+// shutdown (shutdown.go), SIGHUP reloads whitelists and keyrings and reopens
+// the log file. It turns the outcome into the exit status.
+//
+// Invariant: every goroutine started here (the signal loop, the watchdog)
+// has ended before runBrokerProcess returns.
 package main
 
 import (
@@ -10,8 +15,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
-	"time"
 )
 
 func runBrokerProcess(cfg *config, stderr io.Writer) int {
@@ -27,12 +32,6 @@ func runBrokerProcess(cfg *config, stderr io.Writer) int {
 		logFile, logOut = f, f
 	}
 	log := newLogger(logOut, logLevel(max(cfg.verbosity, 0), max(-cfg.verbosity, 0)))
-	hs, err := buildHandlers(log)
-	if err != nil {
-		fmt.Fprintf(stderr, "comet: %v\n", err)
-		return exitUsage
-	}
-	cfg.handlers = hs
 	if cfg.pidfile != "" {
 		remove, err := writePidfile(cfg.pidfile)
 		if err != nil {
@@ -50,29 +49,15 @@ func runBrokerProcess(cfg *config, stderr io.Writer) int {
 	ignoreSIGPIPE()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if cfg.httpAddr != "" {
-		srv, err := newStatusServer(cfg.httpAddr, b.m, b.status, log)
-		if err != nil {
-			log.Error("cannot start the status server", "err", err)
-			b.abandon()
-			return exitFail
-		}
-		log.Info("serving status", "addr", srv.addr())
-		go srv.serve() // ends when shut down below
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			srv.shutdown(sctx)
-			cancel()
-		}()
-	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() { // ends with ctx
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
-				sdNotify("STOPPING=1")
 				return
 			case <-hup:
 				b.reload()
@@ -83,13 +68,15 @@ func runBrokerProcess(cfg *config, stderr io.Writer) int {
 				}
 			}
 		}
-	}()
+	})
 	if iv := watchdogInterval(); iv > 0 {
-		go runWatchdog(ctx, iv) // ends with ctx
+		wg.Go(func() { runWatchdog(ctx, iv) })
 	}
 	// Ready: the event DB is open and every listener is bound.
 	sdNotify("READY=1")
-	if err := b.run(ctx); err != nil {
+	err = b.run(ctx) // returns after the bounded shutdown
+	stop()
+	if err != nil {
 		log.Error("stopped with an error", "err", err)
 		return exitFail
 	}

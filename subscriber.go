@@ -1,10 +1,11 @@
 // subscriber.go owns the subscriber role (--remote): we dial an upstream
 // broker, answer its authenticate (with our --filter expressions) and
-// iamalive, ack every event it sends, and pass new events to our
-// broadcasters and handlers.
+// iamalive, ack every event it sends, and hand each event to admission
+// (admission.go), which relays and handles the new ones.
 //
 // Invariants: we never nak (a nak can get us dropped upstream, as Comet
-// notes); every event is acked, after its event-DB record reached the OS;
+// notes); every event with an ivorn is acked, after admission returned (so
+// after its event-DB record reached the OS, and after it was relayed);
 // reconnection backs off exponentially with jitter, and the back-off is
 // reset only after a link has stayed up for backoffReset (contract
 // difference 5), so a broker that accepts and drops at once is not hammered.
@@ -13,6 +14,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -23,6 +27,7 @@ import (
 type upstream struct {
 	b    *broker
 	addr string
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	state    string // connecting, connected, backoff
@@ -33,7 +38,7 @@ type upstream struct {
 }
 
 func newUpstream(b *broker, addr string) *upstream {
-	return &upstream{b: b, addr: addr, state: "connecting"}
+	return &upstream{b: b, addr: addr, state: "connecting", log: b.log.With("role", "subscriber", "remote", addr)}
 }
 
 func (u *upstream) setState(s string) {
@@ -64,26 +69,38 @@ func backoff(n int, base, max time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// sleepCtx waits for d or until ctx ends; false when ctx ended. It is the
+// broker's default wait (broker.wait), which tests replace.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // run keeps a connection to the upstream broker until ctx ends.
 func (u *upstream) run(ctx context.Context) {
 	b := u.b
 	failures := 0
 	for ctx.Err() == nil {
 		u.setState("connecting")
-		d := net.Dialer{Timeout: b.cfg.dialTimeout}
-		conn, err := d.DialContext(ctx, "tcp", u.addr)
+		conn, err := b.dial(ctx, "tcp", u.addr)
 		if err == nil {
 			start := b.now()
 			u.setState("connected")
-			b.log.Info("connected to upstream broker", "remote", u.addr)
+			u.log.Info("connected to upstream broker")
 			reason := u.session(ctx, conn)
 			up := b.now().Sub(start)
-			b.log.Info("upstream connection ended", "remote", u.addr, "reason", reason, "up", up.Round(time.Millisecond))
+			u.log.Info("upstream connection ended", "reason", reason.Error(), "up", up.Round(time.Millisecond))
 			if up >= b.cfg.backoffReset {
 				failures = 0
 			}
 		} else if ctx.Err() == nil {
-			b.log.Warn("cannot connect to upstream broker", "remote", u.addr, "err", err)
+			u.log.Warn("cannot connect to upstream broker", "err", err)
 		}
 		if ctx.Err() != nil {
 			return
@@ -91,19 +108,15 @@ func (u *upstream) run(ctx context.Context) {
 		failures++
 		wait := backoff(failures, b.cfg.backoffBase, b.cfg.backoffMax)
 		u.setState("backoff")
-		b.log.Info("reconnecting to upstream broker", "remote", u.addr, "in", wait.Round(time.Millisecond), "attempt", failures)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		u.log.Info("reconnecting to upstream broker", "in", wait.Round(time.Millisecond), "attempt", failures)
+		if !b.wait(ctx, wait) {
 			return
 		}
 	}
 }
 
 // session runs one connection and says why it ended.
-func (u *upstream) session(ctx context.Context, conn net.Conn) string {
+func (u *upstream) session(ctx context.Context, conn net.Conn) error {
 	b := u.b
 	untrack := b.track(conn)
 	defer untrack()
@@ -117,17 +130,17 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) string {
 		raw, err := readFrame(br, b.cfg.maxMessageSize)
 		if err != nil {
 			if ctx.Err() != nil {
-				return "broker stopping"
+				return errStopping
 			}
-			msg, _ := describeReadError(err)
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				msg = "no message for " + b.cfg.subscriberTimeout.String()
+			end, _ := connEnd(err)
+			if errors.Is(end, errTimedOut) {
+				return fmt.Errorf("%w: no message for %s", errTimedOut, b.cfg.subscriberTimeout)
 			}
-			return msg
+			return end
 		}
 		ri, err := scanRoot(raw)
 		if err != nil {
-			b.log.Warn("unparsable message from upstream", "remote", u.addr, "err", err)
+			u.log.Warn("unparsable message from upstream", "err", err)
 			continue
 		}
 		var reply *transport
@@ -137,7 +150,7 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) string {
 		case ri.role == "iamalive" || ri.role == "authenticate":
 			tr, err := parseTransport(raw)
 			if err != nil {
-				b.log.Warn("unreadable message from upstream", "remote", u.addr, "role", ri.role, "err", err)
+				u.log.Warn("unreadable message from upstream", "message", ri.role, "err", err)
 				continue
 			}
 			u.noteSoftware(tr)
@@ -147,16 +160,16 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) string {
 				reply = newAuthenticateResponse(tr.origin, b.cfg.localIVO, b.purpose, b.cfg.filters, b.now())
 			}
 		case ri.role == "ack" || ri.role == "nak":
-			b.log.Warn("incomprehensible message from upstream", "remote", u.addr, "role", ri.role)
+			u.log.Warn("incomprehensible message from upstream", "message", ri.role)
 		default:
-			b.log.Warn("message with an unknown role from upstream", "remote", u.addr, "role", ri.role)
+			u.log.Warn("message with an unknown role from upstream", "message", ri.role)
 			continue // does not count as a sign of life
 		}
 		u.lastMsg.Store(b.now().UnixNano())
 		deadline = b.now().Add(b.cfg.subscriberTimeout)
 		if reply != nil {
 			if err := writeMessage(conn, reply.marshal(), b.cfg.writeTimeout); err != nil {
-				return "write failed: " + err.Error()
+				return fmt.Errorf("%w: %v", errWriteFailed, err)
 			}
 		}
 	}
@@ -172,48 +185,36 @@ func (u *upstream) noteSoftware(tr *transport) {
 	u.software = sw
 	u.mu.Unlock()
 	if changed {
-		u.b.log.Info("upstream broker identified itself", "remote", u.addr, "software", sw)
+		u.log.Info("upstream broker identified itself", "software", sw)
 	}
 }
 
-// handleEvent judges an event from upstream and returns the ack. Only the
-// event database decides (as Comet's subscriber): no schema check. An event
-// whose ivorn is not a valid IVOID, or that fails --require-signature, is
-// acked and dropped.
+// checkUpstreamEvent is the subscriber's own check of an event (Comet's
+// subscriber does not validate the schema): an ivorn that is an IVOID.
+func checkUpstreamEvent(ri rootInfo) *rejection {
+	switch {
+	case !ri.hasIvorn:
+		return &rejection{classMissingIvorn, "event from upstream has no ivorn"}
+	default:
+		if _, _, _, err := parseIVOID(ri.ivorn); err != nil {
+			return &rejection{classIVOID, "Invalid IVOID: " + ri.ivorn}
+		}
+	}
+	return nil
+}
+
+// handleEvent hands an event from upstream to admission and returns the
+// ack: every event with an ivorn is acked, whatever admission decided (a
+// refused or already seen event is dropped); one without an ivorn cannot be
+// acked and gets nothing.
 func (u *upstream) handleEvent(raw []byte, ri rootInfo) *transport {
 	b := u.b
-	b.m.received.Add(1)
 	u.received.Add(1)
 	now := b.now()
+	ev := newEvent(raw, ri, sourceUpstream, u.addr, now)
+	b.admit(ev, checkUpstreamEvent(ri), u.log)
 	if !ri.hasIvorn {
-		b.m.rejected.inc("missing-ivorn")
-		b.log.Warn("event from upstream has no ivorn; cannot ack it", "remote", u.addr)
 		return nil
 	}
-	ack := newAck(ri.ivorn, b.cfg.localIVO, now)
-	if _, _, _, err := parseIVOID(ri.ivorn); err != nil {
-		b.m.rejected.inc("ivoid")
-		b.log.Info("event from upstream has an invalid IVOID; acked, not relayed", "remote", u.addr, "ivorn", ri.ivorn)
-		return ack
-	}
-	ev := newEventFromScan(raw, ri, "upstream "+u.addr, now)
-	if b.db.seenKey(ev.key) {
-		b.m.duplicates.Add(1)
-		b.log.Debug("event from upstream previously seen; acked, not relayed", "remote", u.addr, "ivorn", ri.ivorn)
-		return ack
-	}
-	if reason := b.checkSignature(ev); reason != "" {
-		b.m.rejected.inc("signature")
-		b.log.Info("event from upstream refused; acked, not relayed", "remote", u.addr, "ivorn", ri.ivorn, "reason", reason)
-		return ack
-	}
-	if !b.record(ev) {
-		b.log.Debug("event from upstream previously seen; acked, not relayed", "remote", u.addr, "ivorn", ri.ivorn)
-		return ack
-	}
-	b.log.Info("accepted event from upstream", "remote", u.addr, "ivorn", ri.ivorn, "role", ri.role, "bytes", len(raw))
-	// Relay before acking: the ack's write can wait on a slow upstream,
-	// our subscribers should not.
-	b.dispatch(ev)
-	return ack
+	return newAck(ri.ivorn, b.cfg.localIVO, now)
 }

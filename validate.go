@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,17 +43,15 @@ type rejection struct {
 func (r *rejection) Error() string { return r.class + ": " + r.reason }
 
 // nakText is what follows "Event rejected: " in the nak's Result: Comet's
-// own words where Comet naks (the IVOID failures), else the class and the
+// own words where Comet naks (the IVOID failures), the verdict for the
+// signature policy (it starts with "signature"), else the class and the
 // detail.
 func (r *rejection) nakText() string {
-	if r.class == classIVOID {
+	if r.class == classIVOID || r.class == classSignature {
 		return r.reason
 	}
 	return r.Error()
 }
-
-// voeventRoles are the roles Comet's receiver takes as a VOEvent.
-var voeventRoles = []string{"observation", "prediction", "utility", "test"}
 
 // checkSubmission runs the receiver's whole chain on raw. It returns the
 // parsed document (nil if raw is not well-formed) for the filters to reuse,
@@ -92,91 +89,6 @@ func checkSubmission(raw []byte) (*document, string, *rejection) {
 		return doc, ivorn, r
 	}
 	return doc, ivorn, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// scanIvorn finds the plain ivorn attribute of the root element in a
-// document that did not parse, so that a nak can still name the event. It
-// is lenient and returns "" when it cannot tell.
-func scanIvorn(raw []byte) string {
-	b := bytes.TrimPrefix(raw, []byte{0xEF, 0xBB, 0xBF})
-	for {
-		i := bytes.IndexByte(b, '<')
-		if i < 0 || i+1 >= len(b) {
-			return ""
-		}
-		b = b[i:]
-		switch {
-		case b[1] == '?':
-			j := bytes.Index(b, []byte("?>"))
-			if j < 0 {
-				return ""
-			}
-			b = b[j+2:]
-			continue
-		case bytes.HasPrefix(b, []byte("<!--")):
-			j := bytes.Index(b, []byte("-->"))
-			if j < 0 {
-				return ""
-			}
-			b = b[j+3:]
-			continue
-		case b[1] == '!':
-			// A DOCTYPE, perhaps with an internal subset in brackets.
-			depth, j := 0, 2
-			for ; j < len(b); j++ {
-				if b[j] == '[' {
-					depth++
-				} else if b[j] == ']' {
-					depth--
-				} else if b[j] == '>' && depth <= 0 {
-					break
-				}
-			}
-			if j >= len(b) {
-				return ""
-			}
-			b = b[j+1:]
-			continue
-		}
-		end := bytes.IndexByte(b, '>')
-		if end < 0 {
-			end = len(b)
-		}
-		tag := b[:end]
-		for k := 0; k+len(`ivorn=`) < len(tag); k++ {
-			k2 := bytes.Index(tag[k:], []byte("ivorn"))
-			if k2 < 0 {
-				return ""
-			}
-			k += k2
-			if k == 0 || !isXMLSpace(tag[k-1]) {
-				continue
-			}
-			rest := bytes.TrimLeft(tag[k+len("ivorn"):], " \t\r\n")
-			if len(rest) == 0 || rest[0] != '=' {
-				continue
-			}
-			rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-			if len(rest) == 0 || (rest[0] != '"' && rest[0] != '\'') {
-				return ""
-			}
-			q := bytes.IndexByte(rest[1:], rest[0])
-			if q < 0 {
-				return ""
-			}
-			return normalizeAttrValue(rest[1 : 1+q])
-		}
-		return ""
-	}
 }
 
 // validateSchema applies the rules of the VOEvent 2.0 schema to doc.

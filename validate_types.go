@@ -105,8 +105,6 @@ func (t valueType) valid(s string) bool {
 	return true
 }
 
-func isXMLSpaceRune(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
-
 func isAllXMLSpace(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !isXMLSpace(s[i]) {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -355,4 +356,57 @@ func (t *transport) software() string {
 		return s
 	}
 	return t.param("User-Agent")
+}
+
+// transportRoles are the roles of Transport messages.
+var transportRoles = []string{"iamalive", "ack", "nak", "authenticate"}
+
+// isTransportRole reports whether role is one of the Transport roles.
+func isTransportRole(role string) bool { return contains(transportRoles, role) }
+
+// writeMessage writes one framed message with a write deadline.
+func writeMessage(c net.Conn, payload []byte, timeout time.Duration) error {
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	return writeFrame(c, payload)
+}
+
+// Why a connection ended, as the roles report it (checked with errors.Is;
+// an error that wraps one of these may add detail).
+var (
+	errPeerClosed    = errors.New("peer closed the connection")
+	errConnClosed    = errors.New("connection closed")
+	errStopping      = errors.New("broker stopping")
+	errTimedOut      = errors.New("timed out")
+	errPeerNak       = errors.New("nak")
+	errQueueFull     = errors.New("queue full")
+	errNoIamalive    = errors.New("no answer to iamalive")
+	errNotAcking     = errors.New("not acknowledging")
+	errWriteFailed   = errors.New("write failed")
+	errMidMessageEOF = errors.New("peer closed the connection in the middle of a message")
+)
+
+// connEnd classifies a read failure: the error to report (one of the
+// sentinels above, or the frame error itself) and the level to log it at.
+func connEnd(err error) (error, slog.Level) {
+	var fe *frameError
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return errPeerClosed, slog.LevelDebug
+	case errors.As(err, &fe):
+		return fe, slog.LevelWarn
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errMidMessageEOF, slog.LevelWarn
+	case errors.As(err, &ne) && ne.Timeout():
+		return errTimedOut, slog.LevelInfo
+	case errors.Is(err, net.ErrClosed):
+		return errConnClosed, slog.LevelDebug
+	}
+	return err, slog.LevelInfo
+}
+
+// describeReadError turns a read failure into a log message and level.
+func describeReadError(err error) (string, slog.Level) {
+	e, level := connEnd(err)
+	return e.Error(), level
 }

@@ -13,7 +13,10 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"os"
 	"net"
 	"net/netip"
 	"strconv"
@@ -191,4 +194,44 @@ func (w *whitelist) String() string {
 		parts[i] = p.String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// loadWhitelist builds a whitelist from option values: each is one or more
+// networks, or the name of a file of networks (one or more a line, #
+// comments), which is read again on every reload. No values at all means
+// everything, IPv4 and IPv6.
+func loadWhitelist(specs []string) (*whitelist, error) {
+	if len(specs) == 0 {
+		return defaultWhitelist(), nil
+	}
+	var nets []string
+	for _, s := range specs {
+		_, netErr := parseWhitelist([]string{s})
+		if netErr == nil {
+			nets = append(nets, s)
+			continue
+		}
+		data, err := os.ReadFile(s)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && looksLikeNetwork(s) {
+				return nil, netErr // most likely a mistyped network
+			}
+			return nil, fmt.Errorf("%s: %v", s, err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(data)))
+		for line := 1; sc.Scan(); line++ {
+			t, _, _ := strings.Cut(sc.Text(), "#")
+			if strings.TrimSpace(t) == "" {
+				continue
+			}
+			if _, err := parseWhitelist([]string{t}); err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", s, line, err)
+			}
+			nets = append(nets, t)
+		}
+	}
+	if len(nets) == 0 {
+		return nil, errors.New("no networks given (an empty whitelist would refuse everyone)")
+	}
+	return parseWhitelist(nets)
 }
