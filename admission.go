@@ -24,7 +24,7 @@ import (
 // The class of a refusal by the signature policy, and the nak text of a
 // duplicate (Comet's words).
 const (
-	classSignature = "signature"
+	classSignature    = "signature"
 	nakPreviouslySeen = "Previously seen by this broker"
 )
 

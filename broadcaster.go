@@ -55,7 +55,7 @@ type subConn struct {
 	log   *slog.Logger // with the peer's attributes
 	since time.Time
 
-	out  sendQueue
+	out    sendQueue
 	done   chan struct{}
 	once   sync.Once
 	reason error // why drop was called (set once, before done closes)

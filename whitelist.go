@@ -16,9 +16,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )

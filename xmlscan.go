@@ -316,6 +316,7 @@ func unescapeAttr(v []byte) string {
 	}
 	return normalizeAttrValue(v)
 }
+
 // scanIvorn finds the plain ivorn attribute of the root element in a
 // document that did not parse, so that a nak can still name the event. It
 // is lenient and returns "" when it cannot tell.
@@ -549,4 +550,3 @@ func validEncName(v string) bool {
 	}
 	return true
 }
-
