@@ -255,6 +255,7 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 			c.Close()
 			continue
 		}
+		b.log.Debug("connection accepted", "role", l.role, "peer", c.RemoteAddr().String())
 		untrack := b.track(c)
 		b.wg.Go(func() {
 			defer func() { <-l.sem }()

@@ -109,7 +109,7 @@ func TestProcessReloadAndStop(t *testing.T) {
 	port := freePort(t)
 	addr := "127.0.0.1:" + port
 	p := startProcess(t, "--receive=tcp:"+port+":interface=127.0.0.1", "--local-ivo=ivo://test/proc",
-		"--eventdb", filepath.Join(dir, "db"), "--author-whitelist", wl, "-n")
+		"--eventdb", filepath.Join(dir, "db"), "--author-whitelist", wl, "-n", "-v")
 	waitListening(t, addr)
 	ev := testEventBytes("proc-1")
 	if role := submitOnce(addr, ev); role != "ack" {
@@ -121,6 +121,10 @@ func TestProcessReloadAndStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	// Accepted (and so admitted by the old whitelist) before the reload.
+	waitFor(t, "held connection accepted", func() bool {
+		return strings.Contains(p.logs.String(), `msg="connection accepted" role=receiver peer=`+held.LocalAddr().String())
+	})
 	writeFile(t, wl, "10.0.0.0/8\n")
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, "reload", func() bool { return strings.Contains(p.logs.String(), "reloaded whitelists") })

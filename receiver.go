@@ -54,18 +54,7 @@ func peerName(c net.Conn) string {
 func (b *broker) judgeSubmission(raw []byte, peer string, log *slog.Logger) *transport {
 	now := b.now()
 	doc, ivorn, rej := checkSubmission(raw)
-	ri, err := scanRoot(raw)
-	if err != nil {
-		// Not a span the byte scan can follow (UTF-16, or a document
-		// that did not parse): the whole message identifies it.
-		ri = rootInfo{start: 0, end: len(raw)}
-	}
-	ri.ivorn = ivorn
-	ev := newEvent(raw, ri, sourceAuthor, peer, now)
-	if doc != nil {
-		ev.doc = doc
-		ev.role, _ = doc.elem.attr("role")
-	}
+	ev := b.submissionEvent(raw, ivorn, peer, doc)
 	if rej != nil && ivorn == "" {
 		b.admit(ev, rej, log)
 		log.Warn("refused a submission with no ivorn to answer; closing", "reason", rej.Error())
@@ -79,4 +68,23 @@ func (b *broker) judgeSubmission(raw []byte, peer string, log *slog.Logger) *tra
 	default:
 		return newNak(ivorn, b.cfg.localIVO, v.refusal.nakText(), now)
 	}
+}
+
+// submissionEvent makes the event for an author's message: its identity is
+// the root element's span, and the tree validation built is kept for the
+// filters.
+func (b *broker) submissionEvent(raw []byte, ivorn, peer string, doc *document) *event {
+	ri, err := scanRoot(raw)
+	if err != nil {
+		// Not a span the byte scan can follow (UTF-16, or a document
+		// that did not parse): the whole message identifies it.
+		ri = rootInfo{start: 0, end: len(raw)}
+	}
+	ri.ivorn = ivorn
+	ev := newEvent(raw, ri, sourceAuthor, peer, b.now())
+	if doc != nil {
+		ev.doc = doc
+		ev.role, _ = doc.elem.attr("role")
+	}
+	return ev
 }
