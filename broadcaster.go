@@ -59,8 +59,12 @@ type subConn struct {
 	done   chan struct{}
 	once   sync.Once
 	reason error // why drop was called (set once, before done closes)
+	ctx    context.Context // cancelled by drop
+	cancel context.CancelFunc
+	sawNak bool // the reader saw a nak (reader goroutine only)
 
 	filters    atomic.Pointer[filterSet]
+	overruns   int          // filter-budget overruns in a row (writer goroutine only)
 	aliveCount atomic.Int32 // iamalives sent and not answered
 	sent       atomic.Int64 // events written
 	acked      atomic.Int64 // acks received (never more than sent)
@@ -79,10 +83,11 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	b := bc.b
 	s := &subConn{
 		bc: bc, conn: c, peer: peerName(c), since: b.now(),
-		out:  newSendQueue(b.cfg.subscriberQueue),
+		out:  newSendQueue(b.cfg.subscriberQueue, b.cfg.subscriberQueueBytes),
 		done: make(chan struct{}),
 	}
 	s.log = b.log.With("role", "broadcaster", "peer", s.peer)
+	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.lastMsg.Store(s.since.UnixNano())
 	// VTP: the broker speaks first.
 	s.out.push(outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()})
@@ -120,6 +125,7 @@ func (s *subConn) drop(reason error) {
 			s.log.Debug("dropping subscriber", "reason", reason.Error())
 		}
 		close(s.done)
+		s.cancel()
 		s.conn.Close()
 	})
 }
@@ -127,7 +133,8 @@ func (s *subConn) drop(reason error) {
 // enqueue offers an item without blocking; a full queue drops the subscriber.
 func (s *subConn) enqueue(it outItem) {
 	if !s.out.push(it) {
-		s.log.Warn("subscriber is not keeping up; dropping it", "queued", s.out.limit)
+		s.bc.b.m.limitHits.inc("subscriber-queue")
+		s.log.Warn("subscriber is not keeping up; dropping it", "queued", s.out.limit, "queued_bytes_limit", s.out.limitBytes)
 		s.drop(errQueueFull)
 	}
 }
@@ -167,6 +174,11 @@ func (s *subConn) writeLoop() {
 			it := &batch[i]
 			payload := it.msg
 			if it.ev != nil {
+				select {
+				case <-s.done:
+					return // the subscriber is gone: no more work for it
+				default:
+				}
 				if !s.wants(it.ev) {
 					s.log.Debug("event rejected by filter", "ivorn", it.ev.ivorn)
 					continue
@@ -197,27 +209,42 @@ func (s *subConn) writeLoop() {
 // gather events into one write.
 const writeCoalesce = time.Millisecond
 
-// sendQueue is a subscriber's bounded queue. It holds only what is waiting,
-// so an idle subscriber costs a few bytes, not a preallocated buffer.
+// sendQueue is a subscriber's bounded queue, in items and in bytes. It holds
+// only what is waiting, so an idle subscriber costs a few bytes, not a
+// preallocated buffer; queued events are shared with every other queue
+// (only the pointer is queued), so the bytes bound of one queue also bounds
+// what all the queues hold together.
 type sendQueue struct {
-	mu    sync.Mutex
-	items []outItem
-	limit int
-	ready chan struct{} // has a value while items is not empty
+	mu         sync.Mutex
+	items      []outItem
+	bytes      int64
+	limit      int
+	limitBytes int64
+	ready      chan struct{} // has a value while items is not empty
 }
 
-func newSendQueue(limit int) sendQueue {
-	return sendQueue{limit: limit, ready: make(chan struct{}, 1)}
+func newSendQueue(limit int, limitBytes int64) sendQueue {
+	return sendQueue{limit: limit, limitBytes: limitBytes, ready: make(chan struct{}, 1)}
 }
 
-// push appends an item; false when the queue already holds limit items.
+func (it *outItem) size() int64 {
+	if it.ev != nil {
+		return int64(len(it.ev.raw))
+	}
+	return int64(len(it.msg))
+}
+
+// push appends an item; false when the queue already holds limit items or
+// the item would take it over limitBytes.
 func (q *sendQueue) push(it outItem) bool {
+	n := it.size()
 	q.mu.Lock()
-	if len(q.items) >= q.limit {
+	if len(q.items) >= q.limit || (q.limitBytes > 0 && q.bytes+n > q.limitBytes && len(q.items) > 0) {
 		q.mu.Unlock()
 		return false
 	}
 	q.items = append(q.items, it)
+	q.bytes += n
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
@@ -231,6 +258,7 @@ func (q *sendQueue) take(dst []outItem) []outItem {
 	q.mu.Lock()
 	dst = append(dst, q.items...)
 	clear(q.items)
+	q.bytes = 0
 	if cap(q.items) > 256 {
 		q.items = nil // give back the memory of a burst
 	} else {
@@ -255,13 +283,41 @@ func (s *subConn) wants(ev *event) bool {
 		s.log.Info("event cannot be filtered: not well-formed", "ivorn", ev.ivorn, "err", err)
 		return false
 	}
+	// One budget per event for all the subscriber's filters together.
+	deadline := time.Now().Add(s.bc.b.cfg.filterBudget)
 	for _, x := range fs.exprs {
-		if x.matches(doc) {
+		match, timedOut := x.matchesBefore(doc, deadline)
+		if timedOut {
+			s.filterOverrun(ev)
+			return false
+		}
+		if match {
+			s.overruns = 0
 			return true
 		}
 	}
+	s.overruns = 0
 	return false
 }
+
+// maxFilterOverruns is how many events in a row may exceed the filter
+// budget before the subscriber is dropped.
+const maxFilterOverruns = 3
+
+// filterOverrun counts an event whose filters ran out of budget; it does
+// not match, and maxFilterOverruns in a row drop the subscriber.
+func (s *subConn) filterOverrun(ev *event) {
+	s.bc.b.m.limitHits.inc("filter-budget")
+	s.overruns++
+	s.log.Warn("subscriber's filters exceeded their budget; the event does not match", "ivorn", ev.ivorn, "budget", s.bc.b.cfg.filterBudget, "in_a_row", s.overruns)
+	if s.overruns >= maxFilterOverruns {
+		s.drop(errFilterBudget)
+	}
+}
+
+// ackBufferKeep is the largest frame buffer a subscriber's reader keeps for
+// the next frame; larger frames are charged to the in-flight budget.
+const ackBufferKeep = 4 << 10
 
 // readLoop handles the subscriber's messages until the connection ends, and
 // says why it ended.
@@ -272,7 +328,7 @@ func (s *subConn) readLoop() error {
 	br := bufio.NewReaderSize(s.conn, 4096)
 	var buf []byte
 	for {
-		raw, err := readFrameInto(br, buf, b.cfg.maxMessageSize)
+		raw, charge, err := s.readFrame(br, buf)
 		if err != nil {
 			select {
 			case <-s.done:
@@ -283,50 +339,91 @@ func (s *subConn) readLoop() error {
 			s.log.Log(context.Background(), level, "subscriber connection ended: "+end.Error())
 			return end
 		}
-		if cap(raw) <= 64<<10 {
+		if cap(raw) <= ackBufferKeep {
 			buf = raw[:0] // keep a buffer of ordinary size for the next frame
 		}
-		role, _, err := rootAttrs(raw)
-		if err != nil {
-			s.log.Warn("unparsable message from subscriber", "err", err)
-			continue
+		s.handleMessage(raw)
+		b.inflight.release(charge)
+		if err := s.endReason(); err != nil {
+			return err
 		}
-		ri := rootInfo{role: role}
-		s.lastMsg.Store(b.now().UnixNano())
-		switch ri.role {
-		case "ack":
-			// Acks are counted, not matched to events (as Comet), but
-			// never beyond what was sent: no credit for unsolicited acks.
-			for {
-				a := s.acked.Load()
-				if a >= s.sent.Load() || s.acked.CompareAndSwap(a, a+1) {
-					break
-				}
+	}
+}
+
+// readFrame reads the subscriber's next frame into buf; a frame larger than
+// ackBufferKeep first takes its charge of the in-flight budget (released by
+// the caller), waiting for room until the subscriber is dropped.
+func (s *subConn) readFrame(br *bufio.Reader, buf []byte) ([]byte, int64, error) {
+	n, err := readFrameHeader(br, s.bc.b.cfg.maxMessageSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	var charge int64
+	if n > ackBufferKeep {
+		charge = frameCharge(int(n))
+		if err := s.bc.b.inflight.acquire(s.ctx, charge); err != nil {
+			return nil, 0, errConnClosed
+		}
+	}
+	raw, err := readFrameBody(br, buf, n)
+	if err != nil {
+		s.bc.b.inflight.release(charge)
+		return nil, 0, err
+	}
+	return raw, charge, nil
+}
+
+// endReason is the error readLoop returns for a message that ends the
+// connection (a nak), nil to go on.
+func (s *subConn) endReason() error {
+	if s.sawNak {
+		return errPeerNak
+	}
+	return nil
+}
+
+// handleMessage handles one message from the subscriber.
+func (s *subConn) handleMessage(raw []byte) {
+	b := s.bc.b
+	role, _, err := rootAttrs(raw)
+	if err != nil {
+		s.log.Warn("unparsable message from subscriber", "err", err)
+		return
+	}
+	s.lastMsg.Store(b.now().UnixNano())
+	switch role {
+	case "ack":
+		// Acks are counted, not matched to events (as Comet), but
+		// never beyond what was sent: no credit for unsolicited acks.
+		for {
+			a := s.acked.Load()
+			if a >= s.sent.Load() || s.acked.CompareAndSwap(a, a+1) {
+				break
 			}
-		case "iamalive":
-			for {
-				a := s.aliveCount.Load()
-				if a <= 0 || s.aliveCount.CompareAndSwap(a, a-1) {
-					break
-				}
+		}
+	case "iamalive":
+		for {
+			a := s.aliveCount.Load()
+			if a <= 0 || s.aliveCount.CompareAndSwap(a, a-1) {
+				break
 			}
-			if tr, err := parseTransport(raw); err == nil {
-				s.noteSoftware(tr)
-			}
-		case "nak":
-			s.log.Info("subscriber sent a nak; disconnecting it")
-			return errPeerNak
-		case "authenticate":
-			tr, err := parseTransport(raw)
-			if err != nil {
-				s.log.Warn("unreadable authenticate from subscriber", "err", err)
-				continue
-			}
+		}
+		if tr, err := parseTransport(raw); err == nil {
 			s.noteSoftware(tr)
-			s.setFilters(tr.filters)
-		default:
-			s.log.Warn("incomprehensible message from subscriber", "message", ri.role)
 		}
+	case "nak":
+		s.log.Info("subscriber sent a nak; disconnecting it")
+		s.sawNak = true
+	case "authenticate":
+		tr, err := parseTransport(raw)
+		if err != nil {
+			s.log.Warn("unreadable authenticate from subscriber", "err", err)
+			return
+		}
+		s.noteSoftware(tr)
+		s.setFilters(tr.filters)
+	default:
+		s.log.Warn("incomprehensible message from subscriber", "message", role)
 	}
 }
 

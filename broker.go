@@ -29,6 +29,8 @@ type broker struct {
 	db  *eventDB
 	m   *metrics
 	hq  *handlerQueue
+
+	inflight *byteBudget // --max-inflight-bytes: messages being read, parsed, judged
 	now func() time.Time
 
 	authorWL     atomic.Pointer[whitelist]
@@ -68,7 +70,8 @@ func (l *listener) addr() string { return l.ln.Addr().String() }
 // newBroker opens the event database and binds every listener, so that a
 // port in use or an unusable directory fails before anything runs.
 func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
-	b := &broker{cfg: cfg, log: log, m: &metrics{}, now: time.Now, conns: map[net.Conn]struct{}{}, wait: sleepCtx}
+	b := &broker{cfg: cfg, log: log, m: &metrics{}, now: time.Now, conns: map[net.Conn]struct{}{}, wait: sleepCtx,
+		inflight: newByteBudget(cfg.maxInflightBytes)}
 	dialer := &net.Dialer{Timeout: cfg.dialTimeout}
 	b.dial = dialer.DialContext
 	if err := b.loadWhitelists(); err != nil {
@@ -121,6 +124,7 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 		return fail(err)
 	}
 	b.hq = newHandlerQueue(hs, cfg.handlerQueue, cfg.handlerWorkers, b.m, log)
+	b.hq.setMaxBytes(cfg.handlerQueueBytes)
 	return b, nil
 }
 

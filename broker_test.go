@@ -555,7 +555,7 @@ func TestUnixSocketReceiver(t *testing.T) {
 }
 
 func TestSendQueueLimit(t *testing.T) {
-	q := newSendQueue(3)
+	q := newSendQueue(3, 0)
 	for i := range 3 {
 		if !q.push(outItem{msg: []byte{byte(i)}}) {
 			t.Fatalf("push %d refused below the limit", i)

@@ -22,18 +22,21 @@ import (
 
 // Protocol timings and limits. Comet's values; tests shorten them.
 const (
-	defaultIamaliveInterval   = 60 * time.Second
-	defaultReceiverTimeout    = 20 * time.Second
-	defaultSubscriberTimeout  = 120 * time.Second
-	defaultMaxOutstandingAcks = 10
-	defaultSubscriberQueue    = 4096 // events waiting for one subscriber
-	defaultMaxConnections     = 1024 // concurrent connections per listener
-	defaultWriteTimeout       = 30 * time.Second
-	defaultDialTimeout        = 30 * time.Second
-	defaultBackoffBase        = time.Second
-	defaultBackoffMax         = 60 * time.Second
-	defaultBackoffReset       = 30 * time.Second
-	defaultTestInterval       = 3600 * time.Second
+	defaultIamaliveInterval      = 60 * time.Second
+	defaultReceiverTimeout       = 20 * time.Second
+	defaultSubscriberTimeout     = 120 * time.Second
+	defaultMaxOutstandingAcks    = 10
+	defaultSubscriberQueue       = 4096 // events waiting for one subscriber
+	defaultMaxConnections        = 1024 // concurrent connections per listener
+	defaultMaxConnectionsPerHost = 64   // of those, from one address (one /64 for IPv6)
+	defaultSubscriberQueueBytes  = 8 << 20
+	defaultFilterBudget          = 20 * time.Millisecond
+	defaultWriteTimeout          = 30 * time.Second
+	defaultDialTimeout           = 30 * time.Second
+	defaultBackoffBase           = time.Second
+	defaultBackoffMax            = 60 * time.Second
+	defaultBackoffReset          = 30 * time.Second
+	defaultTestInterval          = 3600 * time.Second
 )
 
 // endpoint is a listen address: network "tcp" or "unix".
@@ -63,7 +66,14 @@ type config struct {
 	maxConnections     int
 	subscriberQueue    int
 	handlerQueue       int
-	handlerWorkers     int
+	handlerQueueBytes  int64
+
+	// Limits against untrusted peers (contract section 10).
+	maxConnectionsPerHost int
+	maxInflightBytes      int64
+	subscriberQueueBytes  int64
+	filterBudget          time.Duration
+	handlerWorkers        int
 
 	handlers []handlerPlugin // the handler plugins' parsed options
 
@@ -81,23 +91,29 @@ type config struct {
 
 func defaultConfig() *config {
 	return &config{
-		eventDB:            defaultEventDBDir(),
-		eventDBExpiry:      defaultEventDBExpiry,
-		testInterval:       defaultTestInterval,
-		maxMessageSize:     defaultMaxMessageSize,
-		maxConnections:     defaultMaxConnections,
-		subscriberQueue:    defaultSubscriberQueue,
-		handlerQueue:       defaultHandlerQueue,
-		handlerWorkers:     defaultHandlerWorkers,
-		iamaliveInterval:   defaultIamaliveInterval,
-		receiverTimeout:    defaultReceiverTimeout,
-		subscriberTimeout:  defaultSubscriberTimeout,
-		maxOutstandingAcks: defaultMaxOutstandingAcks,
-		writeTimeout:       defaultWriteTimeout,
-		dialTimeout:        defaultDialTimeout,
-		backoffBase:        defaultBackoffBase,
-		backoffMax:         defaultBackoffMax,
-		backoffReset:       defaultBackoffReset,
+		eventDB:           defaultEventDBDir(),
+		eventDBExpiry:     defaultEventDBExpiry,
+		testInterval:      defaultTestInterval,
+		maxMessageSize:    defaultMaxMessageSize,
+		maxConnections:    defaultMaxConnections,
+		subscriberQueue:   defaultSubscriberQueue,
+		handlerQueue:      defaultHandlerQueue,
+		handlerQueueBytes: defaultHandlerQueueBytes,
+
+		maxConnectionsPerHost: defaultMaxConnectionsPerHost,
+		maxInflightBytes:      defaultMaxInflightBytes,
+		subscriberQueueBytes:  defaultSubscriberQueueBytes,
+		filterBudget:          defaultFilterBudget,
+		handlerWorkers:        defaultHandlerWorkers,
+		iamaliveInterval:      defaultIamaliveInterval,
+		receiverTimeout:       defaultReceiverTimeout,
+		subscriberTimeout:     defaultSubscriberTimeout,
+		maxOutstandingAcks:    defaultMaxOutstandingAcks,
+		writeTimeout:          defaultWriteTimeout,
+		dialTimeout:           defaultDialTimeout,
+		backoffBase:           defaultBackoffBase,
+		backoffMax:            defaultBackoffMax,
+		backoffReset:          defaultBackoffReset,
 	}
 }
 
@@ -397,8 +413,53 @@ func newBrokerArgs() *brokerArgs {
 	o.integer(&cfg.maxConnections, "N", "concurrent connections per listener (default 1024)", "max-connections")
 	o.integer(&cfg.subscriberQueue, "N", "events queued for one subscriber before it is dropped (default 4096)", "subscriber-queue")
 	o.integer(&cfg.handlerQueue, "N", "events waiting for handlers before new ones are dropped and counted (default 1024)", "handler-queue")
-	o.integer(&cfg.handlerWorkers, "N", "events handled at once (default 4)", "handler-workers")
+	o.integer(&cfg.handlerWorkers, "N", "events one handler handles at once (default 4)", "handler-workers")
+	o.integer(&cfg.maxConnectionsPerHost, "N", "connections per listener from one address, one /64 for IPv6 (default 64)", "max-connections-per-host")
+	o.bytes(&cfg.maxInflightBytes, "BYTES", "bytes of messages being read or parsed at once, all connections together (default 16MiB)", "max-inflight-bytes")
+	o.bytes(&cfg.subscriberQueueBytes, "BYTES", "bytes queued for one subscriber before it is dropped (default 8MiB)", "subscriber-queue-bytes")
+	o.bytes(&cfg.handlerQueueBytes, "BYTES", "bytes waiting for the handlers, all together (default 8MiB)", "handler-queue-bytes")
+	o.duration(&cfg.filterBudget, "DURATION", "CPU one subscriber's filters may spend on one event (default 20ms)", "filter-budget")
 	return a
+}
+
+func (o *optionSet) bytes(p *int64, arg, usage string, names ...string) {
+	o.add((*optBytes)(p), arg, usage, names...)
+}
+
+// optBytes is a byte size: an integer of bytes, or with KiB, MiB, GiB
+// (binary) or KB, MB, GB (decimal).
+type optBytes int64
+
+func (v *optBytes) String() string { return strconv.FormatInt(int64(*v), 10) }
+func (v *optBytes) Set(s string) error {
+	n, err := parseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*v = optBytes(n)
+	return nil
+}
+
+// parseByteSize reads a byte size: "65536", "64KiB", "16MiB", "1GiB",
+// "500KB", "2MB", "1GB" (a space before the unit is allowed).
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("invalid byte size %q (want bytes, or a number with KiB, MiB, GiB, KB, MB or GB)", s)
+	}
+	return n * mult, nil
 }
 
 // funcValue is an option whose value a function checks and stores.
@@ -528,8 +589,14 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 	if cfg.maxMessageSize < 1 {
 		return nil, usagef("--max-message-size must be at least 1")
 	}
-	if cfg.maxConnections < 1 || cfg.subscriberQueue < 1 || cfg.handlerQueue < 1 || cfg.handlerWorkers < 1 {
-		return nil, usagef("--max-connections, --subscriber-queue, --handler-queue and --handler-workers must be at least 1")
+	if cfg.maxConnections < 1 || cfg.subscriberQueue < 1 || cfg.handlerQueue < 1 || cfg.handlerWorkers < 1 || cfg.maxConnectionsPerHost < 1 {
+		return nil, usagef("--max-connections, --max-connections-per-host, --subscriber-queue, --handler-queue and --handler-workers must be at least 1")
+	}
+	if cfg.maxInflightBytes < 1 || cfg.subscriberQueueBytes < 1 || cfg.handlerQueueBytes < 1 {
+		return nil, usagef("--max-inflight-bytes, --subscriber-queue-bytes and --handler-queue-bytes must be at least 1 byte")
+	}
+	if cfg.filterBudget <= 0 {
+		return nil, usagef("--filter-budget must be positive")
 	}
 	if cfg.eventDBExpiry <= 0 {
 		return nil, usagef("--eventdb-expiry must be positive")

@@ -30,6 +30,9 @@ func init() { registerHandlerPlugin(func() handlerPlugin { return &cmdPlugin{} }
 // pipes may stay open, held by a child it left behind.
 const cmdWaitDelay = 2 * time.Second
 
+// defaultCmdTimeout is --cmd-timeout's default (contract section 10).
+const defaultCmdTimeout = 60 * time.Second
+
 // cmdMaxLine bounds one logged line of a command's output.
 const cmdMaxLine = 4096
 
@@ -49,7 +52,8 @@ func (p *cmdPlugin) addFlags(fs *flag.FlagSet) {
 		p.paths = append(p.paths, s)
 		return nil
 	})
-	fs.DurationVar(&p.timeout, "cmd-timeout", 0, "kill a --cmd still running after this `DURATION` and count a failure (0: no limit)")
+	p.timeout = defaultCmdTimeout
+	fs.DurationVar(&p.timeout, "cmd-timeout", defaultCmdTimeout, "kill a --cmd still running after this `DURATION` and count a failure (default 60s; 0: no limit)")
 }
 
 func (p *cmdPlugin) handlers(log *slog.Logger) ([]handler, error) {

@@ -4,9 +4,10 @@
 // bounded queue that runs them off the network path.
 //
 // Invariants: submit never blocks (an event that does not fit is dropped,
-// logged and counted); a handler that fails or panics never affects another
-// handler, the ack or delivery; every goroutine the queue starts has exited
-// when close returns.
+// logged and counted); a handler that fails, panics, hangs or blocks never
+// affects another handler, the ack or delivery (each has its own lane); close
+// is bounded by its context, and every goroutine the queue starts has
+// exited when it returns unless a handler is stuck beyond cancelling.
 //
 // Adding a handler: write one file handler_NAME.go with a type implementing
 // handlerPlugin and register a constructor for it from init() with
@@ -21,12 +22,14 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// Defaults of the handler queue (exported as flags by the broker).
+// Defaults of the handler queues (exported as flags by the broker).
 const (
-	defaultHandlerQueue   = 1024 // events waiting for a worker
-	defaultHandlerWorkers = 4    // events handled at the same time
+	defaultHandlerQueue      = 1024    // events waiting for one handler
+	defaultHandlerQueueBytes = 8 << 20 // bytes waiting for the handlers, all together
+	defaultHandlerWorkers    = 4       // events one handler handles at the same time
 )
 
 // A handlerPlugin is the parsed options of one kind of handler: a fresh
@@ -109,16 +112,21 @@ func buildHandlers(plugins []handlerPlugin, log *slog.Logger) ([]handler, error)
 	return hs, nil
 }
 
-// handlerQueue runs every handler for each submitted event on a fixed pool
-// of workers fed by a bounded channel.
+// handlerQueue runs the handlers off the network path: each handler has a
+// lane of its own (a FIFO bounded in events and bytes, drained by its own
+// workers), so a handler that is slow or stuck fills only its own lane and
+// never delays another handler. An event is shared by the lanes (its bytes
+// are not copied); each lane's byte bound is its share of
+// --handler-queue-bytes, and an event larger than that share is still taken
+// by an empty lane, so the bytes held are at most --handler-queue-bytes plus
+// one largest message per lane.
 type handlerQueue struct {
-	hs  []handler
-	m   *metrics
-	log *slog.Logger
+	lanes []*handlerLane
+	m     *metrics
+	log   *slog.Logger
 
-	mu     sync.RWMutex // guards closed and sends on ch
+	mu     sync.RWMutex // guards closed against submits
 	closed bool
-	ch     chan *event
 
 	runCtx    context.Context // cancelled when close gives up waiting
 	cancelRun context.CancelFunc
@@ -127,9 +135,34 @@ type handlerQueue struct {
 	wg        sync.WaitGroup
 }
 
-// newHandlerQueue starts workers goroutines that run hs for each event
-// submitted; at most queueLen events wait. Non-positive sizes take the
-// defaults.
+// handlerLane is one handler's queue.
+type handlerLane struct {
+	h    handler
+	name string
+
+	mu       sync.Mutex
+	items    []*event // FIFO: items[head:]
+	head     int
+	bytes    int64
+	maxItems int
+	maxBytes int64
+	closed   bool
+	ready    chan struct{} // has a value while items are waiting, or once closed
+
+	overflows atomic.Int64
+}
+
+// handlerLaneStatus is one lane's state for /status and /metrics.
+type handlerLaneStatus struct {
+	Name      string `json:"name"`
+	Queued    int    `json:"queued"`
+	Bytes     int64  `json:"queued_bytes"`
+	Overflows int64  `json:"overflows"`
+}
+
+// newHandlerQueue starts, for each handler, a lane of at most queueLen
+// events drained by workers goroutines. Non-positive sizes take the
+// defaults; the byte bound is defaultHandlerQueueBytes until setMaxBytes.
 func newHandlerQueue(hs []handler, queueLen, workers int, m *metrics, log *slog.Logger) *handlerQueue {
 	if queueLen <= 0 {
 		queueLen = defaultHandlerQueue
@@ -140,18 +173,33 @@ func newHandlerQueue(hs []handler, queueLen, workers int, m *metrics, log *slog.
 	if m == nil {
 		m = &metrics{}
 	}
-	q := &handlerQueue{hs: hs, m: m, log: log, ch: make(chan *event, queueLen)}
+	q := &handlerQueue{m: m, log: log}
 	q.runCtx, q.cancelRun = context.WithCancel(context.Background())
-	for range workers {
-		q.wg.Go(q.work)
+	for _, h := range hs {
+		l := &handlerLane{h: h, name: h.name(), maxItems: queueLen, ready: make(chan struct{}, 1)}
+		q.lanes = append(q.lanes, l)
+		for range workers {
+			q.wg.Go(func() { q.work(l) })
+		}
 	}
+	q.setMaxBytes(defaultHandlerQueueBytes)
 	return q
 }
 
-// submit queues ev for the handlers without blocking. It returns false when
-// the queue is full or closed; an overflow is logged and counted.
+// setMaxBytes shares n bytes among the lanes.
+func (q *handlerQueue) setMaxBytes(n int64) {
+	for _, l := range q.lanes {
+		l.mu.Lock()
+		l.maxBytes = max(n/int64(len(q.lanes)), 1)
+		l.mu.Unlock()
+	}
+}
+
+// submit queues ev for every handler without blocking. It returns false
+// when a handler's lane is full (that handler skips the event; the overflow
+// is logged and counted) or the queue is closed.
 func (q *handlerQueue) submit(ev *event) bool {
-	if len(q.hs) == 0 {
+	if len(q.lanes) == 0 {
 		return true
 	}
 	q.mu.RLock()
@@ -160,24 +208,109 @@ func (q *handlerQueue) submit(ev *event) bool {
 		q.log.Warn("handler queue closed, event not handled", "ivorn", ev.ivorn)
 		return false
 	}
-	select {
-	case q.ch <- ev:
-		return true
-	default:
-		q.m.handlerOverflows.Add(1)
-		q.log.Warn("handler queue full, event not handled", "ivorn", ev.ivorn, "queue", cap(q.ch))
+	all := true
+	for _, l := range q.lanes {
+		if !l.push(ev) {
+			all = false
+			l.overflows.Add(1)
+			q.m.handlerOverflows.Add(1)
+			q.log.Warn("handler queue full, event not handled", "handler", l.name, "ivorn", ev.ivorn, "queue", l.maxItems, "queue_bytes", l.maxBytes)
+		}
+	}
+	return all
+}
+
+// push appends ev unless the lane is full in events or bytes (an empty
+// lane takes any event).
+func (l *handlerLane) push(ev *event) bool {
+	n := int64(len(ev.raw))
+	l.mu.Lock()
+	queued := len(l.items) - l.head
+	if l.closed || queued >= l.maxItems || (queued > 0 && l.bytes+n > l.maxBytes) {
+		l.mu.Unlock()
 		return false
+	}
+	l.items = append(l.items, ev)
+	l.bytes += n
+	l.mu.Unlock()
+	select {
+	case l.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest event, waiting for one; nil once the lane is closed
+// and empty.
+func (l *handlerLane) pop() *event {
+	for {
+		l.mu.Lock()
+		if l.head < len(l.items) {
+			ev := l.items[l.head]
+			l.items[l.head] = nil
+			l.head++
+			l.bytes -= int64(len(ev.raw))
+			if l.head == len(l.items) {
+				l.items, l.head = l.items[:0], 0
+				if cap(l.items) > 256 {
+					l.items = nil // give back the memory of a burst
+				}
+			}
+			more := l.head < len(l.items) || l.closed
+			l.mu.Unlock()
+			if more {
+				l.signal()
+			}
+			return ev
+		}
+		if l.closed {
+			l.mu.Unlock()
+			l.signal() // wake the lane's other workers
+			return nil
+		}
+		l.mu.Unlock()
+		<-l.ready
 	}
 }
 
+func (l *handlerLane) signal() {
+	select {
+	case l.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (l *handlerLane) status() handlerLaneStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return handlerLaneStatus{Name: l.name, Queued: len(l.items) - l.head, Bytes: l.bytes, Overflows: l.overflows.Load()}
+}
+
+// status reports every lane.
+func (q *handlerQueue) status() []handlerLaneStatus {
+	out := make([]handlerLaneStatus, 0, len(q.lanes))
+	for _, l := range q.lanes {
+		out = append(out, l.status())
+	}
+	return out
+}
+
 // close stops accepting events and lets the workers finish what is queued
-// until ctx is done; then it cancels the running handlers, drops the events
-// still waiting (logging how many) and waits for the workers to exit.
+// until ctx is done; then it cancels the running handlers and drops the
+// events still waiting (logging how many). It returns when the workers have
+// exited, or, if a handler is stuck where cancelling cannot reach it (a
+// write to a pipe nobody reads), at ctx's end plus a moment, logging it:
+// the process is exiting and takes the stuck goroutine with it.
 func (q *handlerQueue) close(ctx context.Context) {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true
-		close(q.ch)
+		for _, l := range q.lanes {
+			l.mu.Lock()
+			l.closed = true
+			l.mu.Unlock()
+			l.signal()
+		}
 	}
 	q.mu.Unlock()
 
@@ -194,34 +327,33 @@ func (q *handlerQueue) close(ctx context.Context) {
 	}
 	q.abandon.Store(true)
 	q.cancelRun()
-	<-done
+	t := time.NewTimer(handlerStuckGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		q.log.Warn("a handler is stuck and cannot be cancelled; leaving it to the process's exit")
+	}
 	if n := q.abandoned.Load(); n > 0 {
 		q.log.Warn("handler queue abandoned events at shutdown", "events", n)
 	}
 }
 
-func (q *handlerQueue) work() {
-	for ev := range q.ch {
+// handlerStuckGrace is how long close waits for cancelled handlers.
+const handlerStuckGrace = 100 * time.Millisecond
+
+func (q *handlerQueue) work(l *handlerLane) {
+	for {
+		ev := l.pop()
+		if ev == nil {
+			return
+		}
 		if q.abandon.Load() {
 			q.abandoned.Add(1)
 			continue
 		}
-		q.runAll(ev)
+		q.run(l.h, ev)
 	}
-}
-
-// runAll starts every handler for ev at once, as Comet does, and waits for
-// them all.
-func (q *handlerQueue) runAll(ev *event) {
-	if len(q.hs) == 1 {
-		q.run(q.hs[0], ev)
-		return
-	}
-	var wg sync.WaitGroup
-	for _, h := range q.hs {
-		wg.Go(func() { q.run(h, ev) })
-	}
-	wg.Wait()
 }
 
 // run runs one handler on one event, counting the run and any failure; a

@@ -27,6 +27,8 @@ type metrics struct {
 	eventDBErrors atomic.Int64 // event DB writes that failed
 
 	treeParses atomic.Int64 // events parsed only because a subscriber filters them
+
+	limitHits labelledCounter // limits of contract section 10 hit, by option name
 }
 
 // labelledCounter counts by one label value.

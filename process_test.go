@@ -48,7 +48,8 @@ type proc struct {
 func startProcess(t *testing.T, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "COMET_TEST_MAIN=1")
+	// GORACE: a -race binary otherwise sleeps a second at exit.
+	cmd.Env = append(os.Environ(), "COMET_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0")
 	logs := &testLogWriter{t: t}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -21,9 +21,14 @@ func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	peer := peerName(c)
 	log := b.log.With("role", "receiver", "peer", peer)
-	// Comet's 20 s timeout runs from the connection, not from the last byte.
-	c.SetDeadline(b.now().Add(b.cfg.receiverTimeout))
-	raw, err := readFrame(c, b.cfg.maxMessageSize)
+	// Comet's 20 s timeout runs from the connection, not from the last
+	// byte; it also bounds a wait for room in the in-flight budget.
+	deadline := b.now().Add(b.cfg.receiverTimeout)
+	c.SetDeadline(deadline)
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	raw, charge, err := readFrameCharged(rctx, c, nil, b.cfg.maxMessageSize, b.inflight)
+	defer b.inflight.release(charge)
 	if err != nil {
 		msg, level := describeReadError(err)
 		log.Log(ctx, level, "author connection ended without an event: "+msg)

@@ -127,7 +127,7 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) error {
 	br := bufio.NewReaderSize(conn, 16<<10)
 	for {
 		conn.SetReadDeadline(deadline)
-		raw, err := readFrame(br, b.cfg.maxMessageSize)
+		raw, charge, err := u.readFrame(ctx, br, deadline)
 		if err != nil {
 			if ctx.Err() != nil {
 				return errStopping
@@ -138,31 +138,9 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) error {
 			}
 			return end
 		}
-		ri, err := scanRoot(raw)
-		if err != nil {
-			u.log.Warn("unparsable message from upstream", "err", err)
-			continue
-		}
-		var reply *transport
-		switch {
-		case isVOEventRole(ri.role):
-			reply = u.handleEvent(raw, ri)
-		case ri.role == "iamalive" || ri.role == "authenticate":
-			tr, err := parseTransport(raw)
-			if err != nil {
-				u.log.Warn("unreadable message from upstream", "message", ri.role, "err", err)
-				continue
-			}
-			u.noteSoftware(tr)
-			if ri.role == "iamalive" {
-				reply = newIamaliveResponse(tr.origin, b.cfg.localIVO, b.purpose, b.now())
-			} else {
-				reply = newAuthenticateResponse(tr.origin, b.cfg.localIVO, b.purpose, b.cfg.filters, b.now())
-			}
-		case ri.role == "ack" || ri.role == "nak":
-			u.log.Warn("incomprehensible message from upstream", "message", ri.role)
-		default:
-			u.log.Warn("message with an unknown role from upstream", "message", ri.role)
+		reply, alive := u.handleMessage(raw)
+		b.inflight.release(charge)
+		if !alive {
 			continue // does not count as a sign of life
 		}
 		u.lastMsg.Store(b.now().UnixNano())
@@ -173,6 +151,45 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) error {
 			}
 		}
 	}
+}
+
+// readFrame reads the next frame from the upstream, holding its charge of
+// the in-flight budget (waiting for room until the read deadline).
+func (u *upstream) readFrame(ctx context.Context, br *bufio.Reader, deadline time.Time) ([]byte, int64, error) {
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return readFrameCharged(rctx, br, nil, u.b.cfg.maxMessageSize, u.b.inflight)
+}
+
+// handleMessage answers one message from the upstream; alive is false for
+// a message that is not a sign of life (unreadable, or an unknown role).
+func (u *upstream) handleMessage(raw []byte) (reply *transport, alive bool) {
+	b := u.b
+	ri, err := scanRoot(raw)
+	if err != nil {
+		u.log.Warn("unparsable message from upstream", "err", err)
+		return nil, false
+	}
+	switch {
+	case isVOEventRole(ri.role):
+		return u.handleEvent(raw, ri), true
+	case ri.role == "iamalive" || ri.role == "authenticate":
+		tr, err := parseTransport(raw)
+		if err != nil {
+			u.log.Warn("unreadable message from upstream", "message", ri.role, "err", err)
+			return nil, false
+		}
+		u.noteSoftware(tr)
+		if ri.role == "iamalive" {
+			return newIamaliveResponse(tr.origin, b.cfg.localIVO, b.purpose, b.now()), true
+		}
+		return newAuthenticateResponse(tr.origin, b.cfg.localIVO, b.purpose, b.cfg.filters, b.now()), true
+	case ri.role == "ack" || ri.role == "nak":
+		u.log.Warn("incomprehensible message from upstream", "message", ri.role)
+		return nil, true
+	}
+	u.log.Warn("message with an unknown role from upstream", "message", ri.role)
+	return nil, false
 }
 
 func (u *upstream) noteSoftware(tr *transport) {

@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -58,17 +59,31 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 
 // readFrameInto is readFrame reusing buf's storage when it is large enough.
 func readFrameInto(r io.Reader, buf []byte, max int) ([]byte, error) {
+	n, err := readFrameHeader(r, max)
+	if err != nil {
+		return nil, err
+	}
+	return readFrameBody(r, buf, n)
+}
+
+// readFrameHeader reads a frame's length prefix and checks it.
+func readFrameHeader(r io.Reader, max int) (uint32, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
+		return 0, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n == 0 {
-		return nil, &frameError{err: errEmptyFrame}
+		return 0, &frameError{err: errEmptyFrame}
 	}
 	if uint64(n) > uint64(max) {
-		return nil, &frameError{err: errFrameTooLarge, length: n, limit: max}
+		return 0, &frameError{err: errFrameTooLarge, length: n, limit: max}
 	}
+	return n, nil
+}
+
+// readFrameBody reads the n bytes of a frame whose header was read.
+func readFrameBody(r io.Reader, buf []byte, n uint32) ([]byte, error) {
 	if uint64(cap(buf)) < uint64(n) {
 		buf = make([]byte, n)
 	}
@@ -383,6 +398,7 @@ var (
 	errNotAcking     = errors.New("not acknowledging")
 	errWriteFailed   = errors.New("write failed")
 	errMidMessageEOF = errors.New("peer closed the connection in the middle of a message")
+	errFilterBudget  = errors.New("filters over budget")
 )
 
 // connEnd classifies a read failure: the error to report (one of the
@@ -397,7 +413,7 @@ func connEnd(err error) (error, slog.Level) {
 		return fe, slog.LevelWarn
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errMidMessageEOF, slog.LevelWarn
-	case errors.As(err, &ne) && ne.Timeout():
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
 		return errTimedOut, slog.LevelInfo
 	case errors.Is(err, net.ErrClosed):
 		return errConnClosed, slog.LevelDebug

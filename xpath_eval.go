@@ -12,10 +12,12 @@
 package main
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // xpathKind is the type of an XPath value.
@@ -55,7 +57,11 @@ func (e *xpathEvalError) Error() string { return "XPath evaluation error: " + e.
 const (
 	xpEvalBudget   = 4 << 20 // node visits and tests per evaluation
 	xpMaxEvalDepth = 5000    // nesting of operations during evaluation
+	xpClockEvery   = 4096    // units between looks at the clock, under a deadline
 )
+
+// xpTimeExceeded is the message of an evaluation stopped by its deadline.
+const xpTimeExceeded = "evaluation time budget exceeded"
 
 // xpEval is the state of one evaluation.
 type xpEval struct {
@@ -63,6 +69,10 @@ type xpEval struct {
 	expr    string
 	budget  int
 	depth   int
+	// deadline, when set, bounds the evaluation in time too: checked
+	// every xpClockEvery units (see tick), failing with errFilterTime.
+	deadline time.Time
+	ticks    int
 	ids     map[string]*node // xml:id index, built on first use of id()
 	slab    []*node          // backing store for one-node sets
 	stack   []xpathValue     // function arguments being evaluated
@@ -106,11 +116,16 @@ func (x *xpathExpr) evalBudget(doc *document, budget int) (xpathValue, error) {
 // goes back to the pool. With private, the result does not outlive use, so
 // the one-node-set chunk is recycled too.
 func (x *xpathExpr) run(doc *document, budget int, private bool, use func(xpathValue)) (err error) {
+	return x.runUntil(doc, budget, time.Time{}, private, use)
+}
+
+// runUntil is run with a deadline (zero: none).
+func (x *xpathExpr) runUntil(doc *document, budget int, deadline time.Time, private bool, use func(xpathValue)) (err error) {
 	if doc == nil || doc.elem == nil {
 		return &xpathEvalError{Expr: x.src, Msg: "no document"}
 	}
 	ev := xpEvalPool.Get().(*xpEval)
-	*ev = xpEval{doc: doc, expr: x.src, budget: budget, stack: ev.stack[:0], scratch: ev.scratch[:0], slab: ev.slab[:0]}
+	*ev = xpEval{doc: doc, expr: x.src, budget: budget, deadline: deadline, stack: ev.stack[:0], scratch: ev.scratch[:0], slab: ev.slab[:0]}
 	defer func() {
 		r := recover()
 		clear(ev.stack[:cap(ev.stack)])
@@ -145,6 +160,17 @@ func (x *xpathExpr) matches(doc *document) bool {
 	return match
 }
 
+// matchesBefore is matches with a deadline: timedOut reports an evaluation
+// stopped by it (which does not match).
+func (x *xpathExpr) matchesBefore(doc *document, deadline time.Time) (match, timedOut bool) {
+	err := x.runUntil(doc, xpEvalBudget, deadline, true, func(v xpathValue) { match = v.truthy() })
+	if err != nil {
+		var ee *xpathEvalError
+		return false, errors.As(err, &ee) && ee.Msg == xpTimeExceeded
+	}
+	return match, false
+}
+
 func (v xpathValue) truthy() bool {
 	switch v.kind {
 	case xpBoolean:
@@ -170,6 +196,22 @@ func (ev *xpEval) charge(n int) {
 	ev.budget -= n
 	if ev.budget < 0 {
 		ev.fail("evaluation budget exceeded")
+	}
+	ev.tick(n)
+}
+
+// tick counts work against the deadline, looking at the clock only every
+// xpClockEvery units.
+func (ev *xpEval) tick(n int) {
+	if ev.deadline.IsZero() {
+		return
+	}
+	ev.ticks += n
+	if ev.ticks >= xpClockEvery {
+		ev.ticks = 0
+		if time.Now().After(ev.deadline) {
+			ev.fail(xpTimeExceeded)
+		}
 	}
 }
 
@@ -673,6 +715,7 @@ func (ev *xpEval) visit(st *xpStep, c *node, out []*node) []*node {
 	if ev.budget < 0 {
 		ev.fail("evaluation budget exceeded")
 	}
+	ev.tick(1)
 	if st.matches(c) {
 		out = append(out, c)
 	}
