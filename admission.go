@@ -76,6 +76,12 @@ func (b *broker) admit(ev *event, pre *rejection, log *slog.Logger) admission {
 		return admission{outcome: duplicate}
 	}
 	log.Info("accepted event", "ivorn", ev.ivorn, "role", ev.role, "bytes", len(ev.raw))
+	if !b.anyFiltering() {
+		// No subscriber filters: the tree is not needed, release it now
+		// rather than keep it while the event waits in queues. (A
+		// subscriber that installs filters later parses on demand.)
+		ev.doc = nil
+	}
 	b.dispatch(ev)
 	return admission{outcome: admitted}
 }
@@ -105,4 +111,14 @@ func (b *broker) dispatch(ev *event) {
 		}
 	}
 	b.hq.submit(ev)
+}
+
+// anyFiltering reports whether any subscriber has filters installed.
+func (b *broker) anyFiltering() bool {
+	for _, bc := range b.broadcasters {
+		if bc.filtering.Load() > 0 {
+			return true
+		}
+	}
+	return false
 }

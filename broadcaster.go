@@ -29,6 +29,8 @@ type broadcaster struct {
 
 	mu   sync.Mutex
 	subs map[*subConn]struct{}
+
+	filtering atomic.Int32 // subscribers with filters installed
 }
 
 func newBroadcaster(b *broker, l *listener) *broadcaster {
@@ -105,6 +107,9 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	s.drop(s.readLoop())
 	<-writerDone
 	reason := s.reason // the first cause: a full queue, a dead peer, ...
+	if s.filters.Swap(nil) != nil {
+		bc.filtering.Add(-1)
+	}
 	bc.mu.Lock()
 	delete(bc.subs, s)
 	n = len(bc.subs)
@@ -442,7 +447,9 @@ func (s *subConn) noteSoftware(tr *transport) {
 // earlier set. A filter that does not compile is logged and matches nothing.
 func (s *subConn) setFilters(filters []string) {
 	if len(filters) == 0 {
-		s.filters.Store(nil)
+		if s.filters.Swap(nil) != nil {
+			s.bc.filtering.Add(-1)
+		}
 		s.log.Info("subscriber receives every event (no filters)")
 		return
 	}
@@ -459,7 +466,9 @@ func (s *subConn) setFilters(filters []string) {
 		}
 		fs.exprs = append(fs.exprs, x)
 	}
-	s.filters.Store(fs)
+	if s.filters.Swap(fs) == nil {
+		s.bc.filtering.Add(1)
+	}
 	s.log.Info("subscriber filters installed", "filters", len(fs.exprs), "invalid", fs.given-len(fs.exprs))
 }
 

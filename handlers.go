@@ -340,7 +340,7 @@ func (q *handlerQueue) close(ctx context.Context) {
 }
 
 // handlerStuckGrace is how long close waits for cancelled handlers.
-const handlerStuckGrace = 100 * time.Millisecond
+const handlerStuckGrace = 250 * time.Millisecond
 
 func (q *handlerQueue) work(l *handlerLane) {
 	for {

@@ -27,6 +27,7 @@ type metrics struct {
 	eventDBErrors atomic.Int64 // event DB writes that failed
 
 	treeParses atomic.Int64 // events parsed only because a subscriber filters them
+	parses     atomic.Int64 // upstream events parsed by admission's well-formedness check
 
 	limitHits labelledCounter // limits of contract section 10 hit, by option name
 }

@@ -36,8 +36,8 @@ const shutdownTimeout = 1800 * time.Millisecond
 // Shares of the time left: connections get what remains after the
 // handlers' and the database's reserve.
 const (
-	shutdownReserveHandlers = 400 * time.Millisecond // handler queue and event DB
-	shutdownReserveDB       = 150 * time.Millisecond // event DB only
+	shutdownReserveHandlers = 500 * time.Millisecond // handler queue and event DB
+	shutdownReserveDB       = 300 * time.Millisecond // a stuck handler's grace, and the event DB
 )
 
 // shutdown stops the broker within ctx's deadline.

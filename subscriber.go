@@ -206,30 +206,43 @@ func (u *upstream) noteSoftware(tr *transport) {
 	}
 }
 
-// checkUpstreamEvent is the subscriber's own check of an event (Comet's
-// subscriber does not validate the schema): an ivorn that is an IVOID.
-func checkUpstreamEvent(ri rootInfo) *rejection {
+// checkUpstreamEvent is the subscriber's own check of an event: the
+// receiver's well-formedness check (one encoding/xml pass, whose tree the
+// filters then share), and an ivorn that is an IVOID. Comet's subscriber
+// does not validate the schema, nor do we; but what is not XML is never
+// relayed, so a downstream Comet never chokes on it.
+func checkUpstreamEvent(raw []byte, ri rootInfo) (*document, *rejection) {
+	doc, err := parseDocument(raw)
+	if err != nil {
+		return nil, &rejection{xmlErrorClass(err), err.Error()}
+	}
 	switch {
 	case !ri.hasIvorn:
-		return &rejection{classMissingIvorn, "event from upstream has no ivorn"}
+		return doc, &rejection{classMissingIvorn, "event from upstream has no ivorn"}
 	default:
 		if _, _, _, err := parseIVOID(ri.ivorn); err != nil {
-			return &rejection{classIVOID, "Invalid IVOID: " + ri.ivorn}
+			return doc, &rejection{classIVOID, "Invalid IVOID: " + ri.ivorn}
 		}
 	}
-	return nil
+	return doc, nil
 }
 
 // handleEvent hands an event from upstream to admission and returns the
-// ack: every event with an ivorn is acked, whatever admission decided (a
-// refused or already seen event is dropped); one without an ivorn cannot be
+// ack. Every event with an ivorn is acked, whatever admission decided: a
+// refused (not well-formed, bad IVOID, signature policy) or already seen
+// event is dropped, never relayed, recorded or handled, but acked so that
+// one bad event does not cost the link (a Comet upstream drops a subscriber
+// that leaves ten events unacknowledged). One without an ivorn cannot be
 // acked and gets nothing.
 func (u *upstream) handleEvent(raw []byte, ri rootInfo) *transport {
 	b := u.b
 	u.received.Add(1)
 	now := b.now()
 	ev := newEvent(raw, ri, sourceUpstream, u.addr, now)
-	b.admit(ev, checkUpstreamEvent(ri), u.log)
+	b.m.parses.Add(1)
+	doc, pre := checkUpstreamEvent(raw, ri)
+	ev.doc = doc
+	b.admit(ev, pre, u.log)
 	if !ri.hasIvorn {
 		return nil
 	}

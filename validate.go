@@ -57,15 +57,19 @@ func (r *rejection) nakText() string {
 // parsed document (nil if raw is not well-formed) for the filters to reuse,
 // the root's ivorn whenever it could be read (from the raw bytes if parsing
 // failed), and the first rejection, or nil if the event is valid.
+// xmlErrorClass is the rejection class of a parse failure.
+func xmlErrorClass(err error) string {
+	var xe *xmlError
+	if errors.As(err, &xe) && xe.doctype {
+		return classDoctype
+	}
+	return classXMLSyntax
+}
+
 func checkSubmission(raw []byte) (*document, string, *rejection) {
 	doc, err := parseDocument(raw)
 	if err != nil {
-		class := classXMLSyntax
-		var xe *xmlError
-		if errors.As(err, &xe) && xe.doctype {
-			class = classDoctype
-		}
-		return nil, scanIvorn(raw), &rejection{class, err.Error()}
+		return nil, scanIvorn(raw), &rejection{xmlErrorClass(err), err.Error()}
 	}
 	root := doc.elem
 	ivorn, hasIvorn := root.attr("ivorn")

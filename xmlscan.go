@@ -16,9 +16,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // xmlSpaceChars are the characters of XML's S production.
@@ -72,6 +75,9 @@ func rootElementSpan(raw []byte) (start, end int, err error) {
 // raw[start:end] runs from the root's '<' to its closing '>'. It checks only
 // what it needs to find the span; it is not a well-formedness check.
 func scanRootWith(raw []byte, doctype doctypePolicy) (rootInfo, error) {
+	if order, skip, ok := utf16Layout(raw); ok {
+		return scanRootUTF16(raw, order, skip, doctype)
+	}
 	var ri rootInfo
 	i, err := skipProlog(raw, doctype)
 	if err != nil {
@@ -133,6 +139,57 @@ func scanRootWith(raw []byte, doctype doctypePolicy) (rootInfo, error) {
 		i += k
 	}
 	ri.end = i
+	return ri, nil
+}
+
+// utf16Layout recognises a UTF-16 document as charset.go does (a byte-order
+// mark, or "<?" in either byte order) and says its byte order and how many
+// bytes of mark to skip.
+func utf16Layout(raw []byte) (order binary.ByteOrder, skip int, ok bool) {
+	switch {
+	case bytes.HasPrefix(raw, []byte{0xFE, 0xFF}):
+		return binary.BigEndian, 2, true
+	case bytes.HasPrefix(raw, []byte{0xFF, 0xFE}):
+		return binary.LittleEndian, 2, true
+	case bytes.HasPrefix(raw, []byte{0, '<', 0, '?'}):
+		return binary.BigEndian, 0, true
+	case bytes.HasPrefix(raw, []byte{'<', 0, '?', 0}):
+		return binary.LittleEndian, 0, true
+	}
+	return nil, 0, false
+}
+
+// scanRootUTF16 scans a UTF-16 document: it transcodes it to UTF-8,
+// remembering where each UTF-8 byte came from, scans that, and maps the
+// span back, so the root element's span is in the message's own bytes
+// (and so survives relaying unchanged, like any other encoding's).
+func scanRootUTF16(raw []byte, order binary.ByteOrder, skip int, doctype doctypePolicy) (rootInfo, error) {
+	body := raw[skip:]
+	if len(body)%2 != 0 {
+		return rootInfo{}, errBadTag
+	}
+	text := make([]byte, 0, len(body)/2)
+	from := make([]int32, 0, len(body)/2) // from[k]: offset in raw of text[k]'s code unit
+	for i := 0; i < len(body); i += 2 {
+		r := rune(order.Uint16(body[i:]))
+		n := 2
+		if utf16.IsSurrogate(r) && i+4 <= len(body) {
+			r = utf16.DecodeRune(r, rune(order.Uint16(body[i+2:])))
+			n = 4
+		}
+		at := len(text)
+		text = utf8.AppendRune(text, r)
+		for range len(text) - at {
+			from = append(from, int32(skip+i))
+		}
+		i += n - 2
+	}
+	ri, err := scanRootWith(text, doctype)
+	if err != nil {
+		return ri, err
+	}
+	// The root's '<' and '>' are one code unit (two bytes) each.
+	ri.start, ri.end = int(from[ri.start]), int(from[ri.end-1])+2
 	return ri, nil
 }
 
