@@ -4,10 +4,12 @@
 // bounded in bytes whatever the number of connections.
 //
 // Invariants: a reader waits for room rather than allocating; a waiter whose
-// request fits goes first whatever its place in line, so a small message is
-// never kept waiting behind a large one; a request larger than the whole
-// budget is admitted alone (when nothing else is held), so every message
-// the size limit allows can be read; release never blocks.
+// request fits goes first whatever its place in line; large requests may
+// fill the budget only up to a quarter short of its limit, the rest being
+// for small ones (a median event's charge is well under smallCharge), so a
+// small message is never kept waiting behind large ones; a request larger
+// than the whole budget is admitted alone (when nothing else is held), so
+// every message the size limit allows can be read; release never blocks.
 package main
 
 import (
@@ -44,9 +46,17 @@ func newByteBudget(limit int64) *byteBudget {
 	return &byteBudget{limit: limit, waiters: map[*budgetWaiter]struct{}{}}
 }
 
+// smallCharge is the largest request that may use the small messages'
+// reserve: the charge of a 16 KiB frame.
+const smallCharge = 16 << 10 * (1 + treeCostFactor)
+
 // fits reports whether n more bytes may be held now.
 func (b *byteBudget) fits(n int64) bool {
-	return b.used+n <= b.limit || b.used == 0
+	limit := b.limit
+	if n > smallCharge {
+		limit -= b.limit / 4
+	}
+	return b.used+n <= limit || b.used == 0
 }
 
 // acquire holds n bytes, waiting for room until ctx ends (then it returns
