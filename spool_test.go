@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -949,4 +950,81 @@ func FuzzSpoolReplay(f *testing.F) {
 			t.Fatalf("reopened head %d, want %d", s2.head(), seq+1)
 		}
 	})
+}
+
+// TestSpoolHandOffNoGap follows the hand-off protocol of notes/spool.md
+// while events keep arriving: replay to the head, register for live, drain
+// the reader again, then take live events dropping seq < end. Every event
+// must arrive exactly once, in order.
+func TestSpoolHandOffNoGap(t *testing.T) {
+	s := openTestSpool(t, t.TempDir(), nil, spoolOptions{maxBytes: 4 << 20, tailBytes: 16 << 10})
+	const n = 3000
+	var mu sync.Mutex
+	var live []chan uint64
+	appended := make(chan error, 1)
+	go func() {
+		for i := range n {
+			seq, err := s.append(spoolTestEvent(i, 200))
+			if err != nil {
+				appended <- err
+				return
+			}
+			// The order rule: fan out after the append, to the list as it is now.
+			mu.Lock()
+			for _, c := range live {
+				c <- seq
+			}
+			mu.Unlock()
+			if i == n/3 {
+				s.sync()
+			}
+		}
+		appended <- nil
+	}()
+	// Let some events be spooled before the subscriber arrives.
+	for s.head() < n/10 {
+		time.Sleep(time.Millisecond)
+	}
+	var got []uint64
+	r := s.reader(1)
+	drain := func() {
+		for {
+			e, ok, err := r.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return
+			}
+			got = append(got, e.seq)
+		}
+	}
+	drain()
+	c := make(chan uint64, n)
+	mu.Lock()
+	live = append(live, c)
+	mu.Unlock()
+	drain()
+	end := r.position()
+	r.close()
+	timeout := time.After(20 * time.Second)
+	for len(got) < n {
+		select {
+		case seq := <-c:
+			if seq < end {
+				continue
+			}
+			got = append(got, seq)
+		case <-timeout:
+			t.Fatalf("only %d of %d events arrived", len(got), n)
+		}
+	}
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d: a gap or a duplicate (hand-off at %d)", i+1, seq, end)
+		}
+	}
 }
