@@ -359,19 +359,8 @@ func (s *spool) loadSegment(first uint64, head bool) error {
 	}
 	size := fi.Size()
 	var metas []spoolMeta
-	var keep []spoolEntry
-	var keepBytes int64
 	res, err := scanSpoolSegment(f, size, first, func(m spoolMeta, raw []byte) {
 		metas = append(metas, m)
-		if head {
-			keep = append(keep, spoolEntry{seq: m.seq, raw: append([]byte(nil), raw...)})
-			keepBytes += int64(len(raw))
-			for len(keep) > 1 && keepBytes > s.opts.tailBytes {
-				keepBytes -= int64(len(keep[0].raw))
-				keep[0] = spoolEntry{}
-				keep = keep[1:]
-			}
-		}
 	})
 	if err != nil {
 		f.Close()
@@ -404,6 +393,11 @@ func (s *spool) loadSegment(first uint64, head bool) error {
 		return nil
 	}
 	if head {
+		keep, keepBytes, err := s.readTail(f, metas)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("spool: read %s: %v", path, err)
+		}
 		os.Remove(s.idxPath(first)) // rewritten when it is sealed
 		f.Close()
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -439,6 +433,40 @@ func (s *spool) loadSegment(first uint64, head bool) error {
 		}
 	}
 	return nil
+}
+
+// readTail reads the newest records of the scanned head whose bytes fit
+// the tail budget (the newest always), returning entries holding only seq
+// and raw.
+func (s *spool) readTail(f *os.File, metas []spoolMeta) ([]spoolEntry, int64, error) {
+	k, n := len(metas), int64(0)
+	for k > 0 {
+		sz := int64(metas[k-1].size)
+		if k < len(metas) && n+sz > s.opts.tailBytes {
+			break
+		}
+		n += sz
+		k--
+	}
+	if k == len(metas) {
+		return nil, 0, nil
+	}
+	start := metas[k].off
+	last := &metas[len(metas)-1]
+	buf := make([]byte, last.off+spoolFrameLen(last)-start)
+	if _, err := f.ReadAt(buf, start); err != nil {
+		return nil, 0, err
+	}
+	keep := make([]spoolEntry, 0, len(metas)-k)
+	for i := k; i < len(metas); i++ {
+		m := &metas[i]
+		_, raw, err := checkSpoolFrame(buf[m.off-start : m.off-start+spoolFrameLen(m)])
+		if err != nil {
+			return nil, 0, fmt.Errorf("record %d changed under the scan: %v", m.seq, err)
+		}
+		keep = append(keep, spoolEntry{seq: m.seq, raw: append([]byte(nil), raw...)})
+	}
+	return keep, n, nil
 }
 
 // addLoaded appends a loaded segment and its records' metadata.
