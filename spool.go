@@ -44,6 +44,15 @@
 //   - nothing older than the retention window (min(max-age, the event
 //     database's expiry)) is ever returned, deleted or not yet.
 //
+// Hand-off from replay to live delivery, for the broadcaster (exact, no gap
+// and no event twice): admission appends to the spool first and fans out
+// afterwards, to the subscriber list as it is after the append, with the
+// seq; a replaying connection reads a spoolReader until next reports caught
+// up, then registers for live events, drains the reader again until caught
+// up, takes end := position(), and from then on drops live events with
+// 0 < seq < end. (notes/spool.md has the reasoning; TestSpoolHandOffNoGap
+// runs it.)
+//
 // In memory the spool keeps every record's metadata (about 100 bytes plus
 // the ivorn per event: some 1.5 MB for the default 64 MiB of median 4.3 KB
 // events), a map ivorn -> seq, and the newest events' bytes up to the tail
