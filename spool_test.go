@@ -1028,3 +1028,27 @@ func TestSpoolHandOffNoGap(t *testing.T) {
 		}
 	}
 }
+
+func TestSpoolOverlappingSegmentSetAside(t *testing.T) {
+	dir := t.TempDir()
+	clk := newFakeClock()
+	opts := spoolOptions{segmentBytes: 4 << 10}
+	evs := writeTestSpool(t, dir, clk, opts, 40)
+	segs := spoolFiles(t, dir, spoolSegSuffix)
+	b, _ := os.ReadFile(segs[0])
+	odd := filepath.Join(dir, spoolDirName, spoolSegName(3)) // inside the first segment's seqs
+	os.WriteFile(odd, b, 0o600)
+	lg := &testLogger{}
+	opts.now = clk.now
+	s, err := openSpool(dir, opts, lg.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if _, err := os.Stat(odd + spoolBadSuffix); err != nil || !strings.Contains(lg.String(), "overlaps") {
+		t.Fatalf("overlapping segment not set aside: %v; log: %s", err, lg.String())
+	}
+	if got := readAll(t, s, 1); len(got) != len(evs) {
+		t.Fatalf("read %d of %d", len(got), len(evs))
+	}
+}
