@@ -10,6 +10,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"flag"
 	"fmt"
 	"io"
@@ -440,24 +441,43 @@ func (v *optBytes) Set(s string) error {
 	return nil
 }
 
-// parseByteSize reads a byte size: "65536", "64KiB", "16MiB", "1GiB",
-// "500KB", "2MB", "1GB" (a space before the unit is allowed).
-func parseByteSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
+// parseByteSize parses a size in bytes: an integer, optionally followed by
+// KiB, MiB or GiB (powers of 1024) or KB, MB or GB (powers of 1000), with
+// or without a space; "B" alone means bytes.
+func parseByteSize(str string) (int64, error) {
+	t := strings.TrimSpace(str)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("invalid byte size %q (want bytes, or a number with KiB, MiB, GiB, KB, MB or GB)", s)
+	if i == 0 {
+		return 0, fmt.Errorf("byte size %q: want an integer number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB", str)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("byte size %q: too large", str)
+	}
+	var mult int64
+	switch unit := strings.TrimSpace(t[i:]); strings.ToLower(unit) {
+	case "", "b":
+		mult = 1
+	case "kib":
+		mult = 1 << 10
+	case "mib":
+		mult = 1 << 20
+	case "gib":
+		mult = 1 << 30
+	case "kb":
+		mult = 1e3
+	case "mb":
+		mult = 1e6
+	case "gb":
+		mult = 1e9
+	default:
+		return 0, fmt.Errorf("byte size %q: unknown unit %q (want KiB, MiB, GiB, KB, MB or GB)", str, unit)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("byte size %q: too large", str)
 	}
 	return n * mult, nil
 }

@@ -13,22 +13,6 @@ import (
 	"time"
 )
 
-func TestParseByteSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"65536", 65536, true}, {"64KiB", 64 << 10, true}, {"16MiB", 16 << 20, true}, {"1GiB", 1 << 30, true},
-		{"500KB", 500e3, true}, {"2MB", 2e6, true}, {"1GB", 1e9, true}, {"8 MiB", 8 << 20, true}, {"0", 0, true},
-		{"", 0, false}, {"-1", 0, false}, {"1.5MiB", 0, false}, {"MiB", 0, false}, {"10XB", 0, false},
-	} {
-		got, err := parseByteSize(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseByteSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
 
 // TestByteBudget: a reader waits for room; a small request that fits is
 // never kept behind a large one that does not; a request larger than the
