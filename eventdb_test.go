@@ -991,10 +991,7 @@ func TestEventDBFutureRecords(t *testing.T) {
 func TestDefaultEventDBDir(t *testing.T) {
 	home := t.TempDir()
 	tmp := t.TempDir()
-	private := filepath.Join(tmp, "comet-"+strconv.Itoa(os.Geteuid()))
-	if runtime.GOOS == "windows" {
-		private = filepath.Join(os.TempDir(), "comet-"+strconv.Itoa(os.Geteuid()))
-	}
+	const private = "(private)" // eventDBPrivateTempDir(), checked below
 	tests := []struct {
 		name                   string
 		state, xdg, home, want string
@@ -1018,6 +1015,12 @@ func TestDefaultEventDBDir(t *testing.T) {
 				t.Skip("windows has a home directory without the variables")
 			}
 			got := defaultEventDBDir()
+			if tc.want == private {
+				tc.want = eventDBPrivateTempDir()
+				if runtime.GOOS != "windows" && tc.want != filepath.Join(tmp, "comet-"+strconv.Itoa(os.Geteuid())) {
+					t.Errorf("eventDBPrivateTempDir() = %q, not comet-UID in $TMPDIR", tc.want)
+				}
+			}
 			if got != filepath.FromSlash(tc.want) && got != tc.want {
 				t.Errorf("defaultEventDBDir() = %q, want %q", got, tc.want)
 			}
