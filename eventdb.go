@@ -207,9 +207,13 @@ func openEventDBWith(dir string, expiry time.Duration, logger *slog.Logger, opts
 	return db, nil
 }
 
-// defaultEventDBDir is the --eventdb default: systemd's $STATE_DIRECTORY (the
-// first, when it lists several), else $TMPDIR, else the system's temporary
-// directory.
+// defaultEventDBDir is the --eventdb default (contract section 2):
+// systemd's $STATE_DIRECTORY (the first, when it lists several), else
+// $XDG_STATE_HOME/comet (an absolute $XDG_STATE_HOME only, as the XDG spec
+// says), else ~/.local/state/comet when the home directory exists, else the
+// private per-user directory eventDBPrivateTempDir. It never returns a shared
+// directory such as /tmp itself, and it creates nothing: prepareEventDBDir
+// does that, with the checks the private directory needs.
 func defaultEventDBDir() string {
 	if sd := os.Getenv("STATE_DIRECTORY"); sd != "" {
 		first, _, _ := strings.Cut(sd, ":")
@@ -217,28 +221,71 @@ func defaultEventDBDir() string {
 			return first
 		}
 	}
-	if td := os.Getenv("TMPDIR"); td != "" {
-		return td
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "comet")
 	}
-	return os.TempDir()
+	if home, err := os.UserHomeDir(); err == nil && filepath.IsAbs(home) {
+		if fi, err := os.Stat(home); err == nil && fi.IsDir() {
+			return filepath.Join(home, ".local", "state", "comet")
+		}
+	}
+	return eventDBPrivateTempDir()
+}
+
+// eventDBPrivateTempDir is the last-resort default: comet-UID in the OS
+// temporary directory. Anyone may create names there, so prepareEventDBDir
+// creates it with mode 0700 and refuses it unless it is a real directory
+// (not a symbolic link) owned by this user and closed to everyone else.
+func eventDBPrivateTempDir() string {
+	name := "comet"
+	if uid := os.Geteuid(); uid >= 0 {
+		name += "-" + strconv.Itoa(uid)
+	}
+	return filepath.Join(os.TempDir(), name)
 }
 
 // prepareEventDBDir creates dir if missing and checks that it is a directory
-// this process can list and write.
+// this process can list and write, that it is not world-writable (a shared
+// directory such as /tmp, where anyone may plant files under the names the
+// event database uses) and, for the private temporary default, that it is
+// this user's and nobody else's.
 func prepareEventDBDir(dir string) error {
 	if dir == "" {
 		return errors.New("eventdb: no directory given")
 	}
-	fi, err := os.Stat(dir)
+	private := filepath.Clean(dir) == eventDBPrivateTempDir()
+	stat := os.Stat
+	if private {
+		stat = os.Lstat // a planted symbolic link must not redirect us
+	}
+	fi, err := stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if private {
+			// Mkdir, not MkdirAll: the temporary directory exists, and a
+			// name created meanwhile by someone else must fail here and be
+			// checked below rather than be adopted.
+			err = os.Mkdir(dir, 0o700)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("eventdb: cannot create directory %s: %v", dir, err)
+			}
+		} else if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("eventdb: cannot create directory %s: %v", dir, err)
+		}
+		if fi, err = stat(dir); err != nil {
+			return fmt.Errorf("eventdb: directory %s is not usable: %v", dir, err)
 		}
 	case err != nil:
 		return fmt.Errorf("eventdb: directory %s is not usable: %v", dir, err)
+	}
+	switch {
+	case private && fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("eventdb: %s is a symbolic link, not the private directory it should be: remove it, or give --eventdb another directory", dir)
 	case !fi.IsDir():
 		return fmt.Errorf("eventdb: %s exists and is not a directory", dir)
+	}
+	if err := checkEventDBDirMode(dir, fi, private); err != nil {
+		return err
 	}
 	d, err := os.Open(dir)
 	if err == nil {
@@ -254,19 +301,112 @@ func prepareEventDBDir(dir string) error {
 	return nil
 }
 
+// checkEventDBDirMode refuses a world-writable directory and, when private,
+// one that is not this user's or that others may enter. Where the platform
+// has no Unix permission bits (Windows) it checks nothing.
+func checkEventDBDirMode(dir string, fi fs.FileInfo, private bool) error {
+	if !eventDBUnixModes {
+		return nil
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o002 != 0 {
+		shared := "world-writable"
+		if fi.Mode()&fs.ModeSticky != 0 {
+			shared = "a shared, world-writable directory"
+		}
+		return fmt.Errorf("eventdb: %s is %s, where anyone could plant files under the event database's names; "+
+			"give --eventdb a private subdirectory instead, such as %s", dir, shared, filepath.Join(dir, "comet-"+strconv.Itoa(os.Geteuid())))
+	}
+	if !private {
+		return nil
+	}
+	if uid, ok := eventDBFileOwner(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("eventdb: %s belongs to another user (uid %d), not to this one (uid %d): remove it, or give --eventdb a directory of your own",
+			dir, uid, os.Geteuid())
+	}
+	if perm&0o077 != 0 {
+		return fmt.Errorf("eventdb: %s has mode %#o but must be private (0700): run chmod 700 %s, or give --eventdb another directory", dir, perm, dir)
+	}
+	return nil
+}
+
+// eventDBFileError says that a name the event database uses holds something
+// other than a regular file: a symbolic link, a FIFO, a directory...
+type eventDBFileError struct{ path, what string }
+
+func (e *eventDBFileError) Error() string {
+	return "eventdb: " + e.path + " is " + e.what + ", not a regular file; refusing to use it (move it away, or give --eventdb another directory)"
+}
+
+// describeFileMode names a file type for eventDBFileError.
+func describeFileMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file (" + m.Type().String() + ")"
+}
+
+// openEventDBFile opens one of the event database's files. It never follows
+// a symbolic link (O_NOFOLLOW where the platform has it, an Lstat check
+// elsewhere), never blocks on a FIFO (O_NONBLOCK) and returns an
+// *eventDBFileError for anything but a regular file.
+func openEventDBFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, &eventDBFileError{path, describeFileMode(fi.Mode())}
+	}
+	f, err := os.OpenFile(path, flag|eventDBOpenFlags, perm)
+	if err != nil {
+		// Swapped in since the Lstat: say what it is, not just ELOOP.
+		if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+			return nil, &eventDBFileError{path, describeFileMode(fi.Mode())}
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &eventDBFileError{path, describeFileMode(fi.Mode())}
+	}
+	return f, nil
+}
+
 // lockEventDBDir takes the directory's lock file, so that two brokers never
-// share one event database.
+// share one event database. A lock file of another user's means another
+// user's broker uses (or used) this directory, and the error says so rather
+// than reporting a bare permission failure.
 func lockEventDBDir(dir string) (*os.File, error) {
 	path := filepath.Join(dir, eventDBLockName)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+		if uid, ok := eventDBFileOwner(fi); ok && uid != os.Geteuid() {
+			return nil, errLockOtherUser(dir, path, uid)
+		}
+	}
 	f, err := lockFile(path)
 	if errors.Is(err, errDirLocked) {
 		holder := ""
 		if b, rerr := os.ReadFile(path); rerr == nil {
-			if pid := strings.TrimSpace(string(b)); pid != "" {
+			if pid := strings.TrimSpace(string(b)); pid != "" && len(pid) <= 20 {
 				holder = " (pid " + pid + ")"
 			}
 		}
 		return nil, fmt.Errorf("eventdb: directory %s is in use by another comet%s: it holds the lock %s", dir, holder, path)
+	}
+	var fe *eventDBFileError
+	if errors.As(err, &fe) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("eventdb: directory %s is not usable (need read, write and search permission): %v", dir, err)
@@ -278,16 +418,25 @@ func lockEventDBDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// errLockOtherUser is the error for a lock file owned by another user.
+func errLockOtherUser(dir, path string, uid int) error {
+	return fmt.Errorf("eventdb: the lock %s belongs to another user (uid %d, not %d): another user's comet may use the directory %s; "+
+		"give --eventdb a directory of your own", path, uid, os.Geteuid(), dir)
+}
+
 // load replays the log into the table, truncates what follows its last good
 // record and opens it for append.
 func (db *eventDB) load() error {
 	now := unixSeconds(db.opts.now())
 	var res eventLogScan
 	var expired int
-	f, err := os.Open(db.path)
+	f, err := openEventDBFile(db.path, os.O_RDWR, 0)
+	var fe *eventDBFileError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		db.tab.init(0)
+	case errors.As(err, &fe):
+		return err
 	case err != nil:
 		return fmt.Errorf("eventdb: open %s: %v", db.path, err)
 	default:
@@ -319,9 +468,14 @@ func (db *eventDB) load() error {
 			}
 			db.tab.insertAt(i, k, t)
 		})
-		f.Close()
 		if err != nil {
+			f.Close()
 			return fmt.Errorf("eventdb: replay %s: %v", db.path, err)
+		}
+		if res.foreign {
+			f.Close()
+			return fmt.Errorf("eventdb: %s is not a comet event log (it does not begin with %q); "+
+				"refusing to overwrite it: move it away, or give --eventdb another directory", db.path, eventDBMagic)
 		}
 		if res.corrupt > 0 {
 			db.log.Error("eventdb: skipped corrupt records in the middle of the log",
@@ -330,15 +484,18 @@ func (db *eventDB) load() error {
 		if res.good < size {
 			db.log.Warn("eventdb: truncating torn or corrupt end of log",
 				"path", db.path, "offset", res.good, "bytes", size-res.good, "reason", res.reason)
-			if err := os.Truncate(db.path, res.good); err != nil {
+			if err := f.Truncate(res.good); err != nil {
+				f.Close()
 				return fmt.Errorf("eventdb: truncate %s: %v", db.path, err)
 			}
 		}
+		f.Close()
 	}
 	db.tab.shrinkIfSparse() // the log may have been mostly expired or junk
 	db.size = res.good
 	db.records = res.records + res.corrupt
 	// A compaction that crashed leaves its temporary file; it is never read.
+	// (Remove takes away a symbolic link itself, never its target.)
 	if err := os.Remove(filepath.Join(db.dir, eventDBTmpName)); err == nil {
 		db.log.Info("eventdb: removed leftover temporary file of an interrupted compaction", "dir", db.dir)
 	}
@@ -353,14 +510,18 @@ func (db *eventDB) load() error {
 // openAppend opens the log for appending, writing the magic into an empty one.
 // Called with mu held, or before the db is shared.
 func (db *eventDB) openAppend() error {
-	f, err := os.OpenFile(db.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openEventDBFile(db.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	var fe *eventDBFileError
+	if errors.As(err, &fe) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("eventdb: open %s for append: %v", db.path, err)
 	}
 	if db.size == 0 {
 		if _, err := f.Write([]byte(eventDBMagic)); err != nil {
+			f.Truncate(0)
 			f.Close()
-			os.Truncate(db.path, 0)
 			return fmt.Errorf("eventdb: write %s: %v", db.path, err)
 		}
 		db.size = int64(len(eventDBMagic))
@@ -375,10 +536,12 @@ type eventLogScan struct {
 	records int    // good records, whatever their kind
 	corrupt int    // corrupt records skipped between good ones
 	reason  string // why the scan stopped before the end, if it did
+	foreign bool   // the input is not empty and does not begin as a log does
 }
 
 // scanEventLog reads a log of size bytes, calling fn with each good record's
-// payload (valid only during the call). A bad magic stops it at offset 0. A
+// payload (valid only during the call). A bad magic stops it at offset 0
+// (foreign when it is not a prefix of the magic, a torn header when it is). A
 // record with a bad length or CRC stops it, unless its length is plausible and
 // a good record follows, in which case it is skipped and counted as corrupt.
 // It fails only on a read error.
@@ -394,6 +557,7 @@ func scanEventLog(r io.Reader, size int64, fn func(payload []byte)) (eventLogSca
 			res.reason = "torn header"
 		} else {
 			res.reason = "not an event log (bad magic)"
+			res.foreign = true
 		}
 		if size == 0 {
 			res.reason = ""
@@ -537,7 +701,7 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 		}
 	}
 	if db.torn {
-		if err := os.Truncate(db.path, db.size); err != nil {
+		if err := db.f.Truncate(db.size); err != nil {
 			return fmt.Errorf("eventdb: append to %s: repair after failed write: %v", db.path, err)
 		}
 		db.torn = false
@@ -546,7 +710,7 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 	n, err := db.f.Write(db.buf[:])
 	if err != nil {
 		if n > 0 {
-			db.torn = os.Truncate(db.path, db.size) != nil
+			db.torn = db.f.Truncate(db.size) != nil
 		}
 		return fmt.Errorf("eventdb: append to %s: %v", db.path, err)
 	}
@@ -669,7 +833,11 @@ func (db *eventDB) compact() error {
 
 	start := time.Now()
 	tmp := filepath.Join(db.dir, eventDBTmpName)
-	tf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A new file, never an existing one: whatever holds the name (a
+	// symbolic link planted there, a leftover) is removed first, and
+	// O_EXCL refuses anything that reappears.
+	os.Remove(tmp)
+	tf, err := openEventDBFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("eventdb: compact: %v", err)
 	}
@@ -706,7 +874,7 @@ func (db *eventDB) compact() error {
 	}
 	// Copy what was appended since the snapshot.
 	if tail := db.size - markSize; tail > 0 {
-		src, err := os.Open(db.path)
+		src, err := openEventDBFile(db.path, os.O_RDONLY, 0)
 		if err != nil {
 			return fail(err)
 		}

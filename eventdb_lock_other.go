@@ -4,6 +4,9 @@
 // the lock file's existence (created with O_EXCL, removed on close). A crash
 // leaves it behind; the error then names the file, which an operator removes
 // once sure no comet runs.
+//
+// Here O_NOFOLLOW is not assumed: openEventDBFile's Lstat checks stand in
+// for it. Permission bits are checked, owners are not.
 package main
 
 import (
@@ -12,9 +15,18 @@ import (
 	"os"
 )
 
+// eventDBOpenFlags: nothing to add where O_NOFOLLOW is not assumed.
+const eventDBOpenFlags = 0
+
+// eventDBUnixModes: permission bits are trusted on these systems.
+const eventDBUnixModes = true
+
+// eventDBFileOwner: owners are not checked here.
+func eventDBFileOwner(fs.FileInfo) (int, bool) { return 0, false }
+
 // lockFile creates path exclusively; it returns errDirLocked if it exists.
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := openEventDBFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return nil, errDirLocked
 	}

@@ -3,13 +3,27 @@
 // eventdb_lock_windows.go: the event database's directory lock is
 // LockFileEx on one byte of its lock file, which Windows releases when the
 // handle is closed or the process dies, so a crash never leaves a stale lock.
+//
+// Windows has no O_NOFOLLOW: openEventDBFile's Lstat checks stand in for it.
+// Its permission bits say nothing of ACLs, so directory modes are not
+// checked, and os.TempDir is already the user's own.
 package main
 
 import (
+	"io/fs"
 	"os"
 	"syscall"
 	"unsafe"
 )
+
+// eventDBOpenFlags: nothing to add on Windows.
+const eventDBOpenFlags = 0
+
+// eventDBUnixModes: Windows permission bits do not describe who may write.
+const eventDBUnixModes = false
+
+// eventDBFileOwner: owners are not checked on Windows.
+func eventDBFileOwner(fs.FileInfo) (int, bool) { return 0, false }
 
 var procLockFileEx = syscall.NewLazyDLL("kernel32.dll").NewProc("LockFileEx")
 
@@ -24,7 +38,7 @@ const (
 // the pid written at its start stays readable. It returns errDirLocked when
 // another process holds the lock.
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openEventDBFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

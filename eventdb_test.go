@@ -227,8 +227,6 @@ func TestEventDBDamagedLog(t *testing.T) {
 			[]int{1, 2, 3, 4}, rec(5)},
 		{"length zeroed in middle record", func(b []byte) []byte { clear(b[rec(2) : rec(2)+4]); return b },
 			[]int{0, 1}, rec(2)},
-		{"bad magic", func(b []byte) []byte { b[0] = 'X'; return b },
-			nil, int64(len(eventDBMagic))},
 		{"torn magic", func(b []byte) []byte { return b[:3] },
 			nil, int64(len(eventDBMagic))},
 		{"empty file", func(b []byte) []byte { return b[:0] },
@@ -802,6 +800,18 @@ func FuzzEventDBReplay(f *testing.F) {
 			t.Fatal(err)
 		}
 		db, err := openEventDBWith(dir, defaultEventDBExpiry, nil, eventDBOptions{now: clk.now, compactMinBytes: 64})
+		n := min(len(data), len(eventDBMagic))
+		if foreign := len(data) > 0 && string(data[:n]) != eventDBMagic[:n]; foreign {
+			// Not an event log: refused and left as it was.
+			if err == nil {
+				db.close()
+				t.Fatal("a file that is not an event log was opened")
+			}
+			if b, _ := os.ReadFile(logPath(dir)); !bytes.Equal(b, data) {
+				t.Error("a refused file was changed")
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
@@ -979,26 +989,313 @@ func TestEventDBFutureRecords(t *testing.T) {
 }
 
 func TestDefaultEventDBDir(t *testing.T) {
+	home := t.TempDir()
+	tmp := t.TempDir()
+	const private = "(private)" // eventDBPrivateTempDir(), checked below
 	tests := []struct {
-		state, tmp, want string
+		name                   string
+		state, xdg, home, want string
 	}{
-		{"/var/lib/comet", "/scratch", "/var/lib/comet"},
-		{"/var/lib/comet:/var/lib/other", "", "/var/lib/comet"},
-		{"", "/scratch", "/scratch"},
-		{"", "", ""}, // "" means os.TempDir() with TMPDIR unset
+		{"state directory", "/var/lib/comet", "/xdg", home, "/var/lib/comet"},
+		{"first of several", "/var/lib/comet:/var/lib/other", "", "", "/var/lib/comet"},
+		{"xdg", "", "/xdg/state", home, filepath.Join("/xdg/state", "comet")},
+		{"relative xdg ignored", "", "xdg/state", home, filepath.Join(home, ".local", "state", "comet")},
+		{"home", "", "", home, filepath.Join(home, ".local", "state", "comet")},
+		{"missing home", "", "", filepath.Join(home, "nonexistent"), private},
+		{"no home", "", "", "", private},
 	}
 	for _, tc := range tests {
-		t.Run(tc.state+"|"+tc.tmp, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("STATE_DIRECTORY", tc.state)
-			t.Setenv("TMPDIR", tc.tmp)
-			want := tc.want
-			if want == "" {
-				want = os.TempDir()
+			t.Setenv("XDG_STATE_HOME", tc.xdg)
+			t.Setenv("HOME", tc.home)
+			t.Setenv("USERPROFILE", tc.home) // windows
+			t.Setenv("TMPDIR", tmp)
+			if runtime.GOOS == "windows" && tc.home == "" {
+				t.Skip("windows has a home directory without the variables")
 			}
-			if got := defaultEventDBDir(); got != want {
-				t.Errorf("defaultEventDBDir() = %q, want %q", got, want)
+			got := defaultEventDBDir()
+			if tc.want == private {
+				tc.want = eventDBPrivateTempDir()
+				if runtime.GOOS != "windows" && tc.want != filepath.Join(tmp, "comet-"+strconv.Itoa(os.Geteuid())) {
+					t.Errorf("eventDBPrivateTempDir() = %q, not comet-UID in $TMPDIR", tc.want)
+				}
+			}
+			if got != filepath.FromSlash(tc.want) && got != tc.want {
+				t.Errorf("defaultEventDBDir() = %q, want %q", got, tc.want)
+			}
+			if got == os.TempDir() || got == filepath.Clean(tmp) {
+				t.Errorf("defaultEventDBDir() = %q, the shared temporary directory itself", got)
 			}
 		})
+	}
+}
+
+// TestEventDBPrivateTempDir: the last-resort default is created 0700 and
+// refused when it is wider, someone else's, or a symbolic link.
+func TestEventDBPrivateTempDir(t *testing.T) {
+	if !eventDBUnixModes || runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits here")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("STATE_DIRECTORY", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("HOME", "")
+	dir := defaultEventDBDir()
+	if want := filepath.Join(tmp, "comet-"+strconv.Itoa(os.Geteuid())); dir != want {
+		t.Fatalf("defaultEventDBDir() = %q, want %q", dir, want)
+	}
+	db, err := openEventDB(dir, defaultEventDBExpiry, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustNew(t, db, eventBytes(1), true)
+	db.close()
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("private directory mode %v, want a directory with 0700", fi.Mode())
+	}
+	refused := func(what string, wants ...string) {
+		t.Helper()
+		db, err := openEventDB(dir, defaultEventDBExpiry, nil)
+		if err == nil {
+			db.close()
+			t.Fatalf("%s: opened", what)
+		}
+		t.Logf("%s: %v", what, err)
+		for _, w := range append(wants, dir) {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", what, err, w)
+			}
+		}
+	}
+	for _, mode := range []os.FileMode{0o750, 0o705, 0o770} {
+		os.Chmod(dir, mode)
+		refused(fmt.Sprintf("mode %#o", mode), "0700")
+	}
+	os.Chmod(dir, 0o700)
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		refused("owned by uid 65534", "another user", "65534")
+		os.Chown(dir, 0, 0)
+	}
+	// A symbolic link planted under the private name, even to a private
+	// directory of this user's, is refused and its target left alone.
+	if err := os.Rename(dir, dir+".real"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir+".real", dir); err != nil {
+		t.Fatal(err)
+	}
+	refused("symbolic link", "symbolic link")
+	if _, err := os.Stat(filepath.Join(dir+".real", eventDBLogName)); err != nil {
+		t.Errorf("target of the link changed: %v", err)
+	}
+	os.Remove(dir)
+	// Planted as a file.
+	if err := os.WriteFile(dir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused("file", "not a directory")
+}
+
+// TestEventDBSharedDirRefused: a world-writable directory such as /tmp is
+// never the event database's directory itself.
+func TestEventDBSharedDirRefused(t *testing.T) {
+	if !eventDBUnixModes || runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits here")
+	}
+	for _, mode := range []os.FileMode{0o777 | os.ModeSticky, 0o777, 0o733} {
+		dir := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := openEventDB(dir, defaultEventDBExpiry, nil)
+		if err == nil {
+			t.Fatalf("mode %v: opened", mode)
+		}
+		for _, w := range []string{dir, "world-writable", "subdirectory"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("mode %v: error %q does not mention %q", mode, err, w)
+			}
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("mode %v: files created in a refused directory: %v", mode, ents)
+		}
+	}
+	if fi, err := os.Stat(os.TempDir()); err == nil && fi.Mode().Perm()&0o002 != 0 {
+		if _, err := openEventDB(os.TempDir(), defaultEventDBExpiry, nil); err == nil || !strings.Contains(err.Error(), "shared") {
+			t.Errorf("--eventdb %s: err = %v, want a refusal naming it shared", os.TempDir(), err)
+		}
+	}
+}
+
+// plantSymlink makes name in dir a symbolic link to a new file holding
+// "precious", and returns the target's path.
+func plantSymlink(t *testing.T, dir, name string) string {
+	t.Helper()
+	target := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(target, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	return target
+}
+
+func checkUntouched(t *testing.T, path, want string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != want {
+		t.Errorf("%s changed to %q", path, b)
+	}
+}
+
+// TestEventDBRefusesSymlinks: a symbolic link planted under the log's or the
+// lock's name is refused, naming it; one under the compaction temp file's
+// name is removed. No target is ever written.
+func TestEventDBRefusesSymlinks(t *testing.T) {
+	for _, name := range []string{eventDBLogName, eventDBLockName} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			target := plantSymlink(t, dir, name)
+			_, err := openEventDB(dir, defaultEventDBExpiry, nil)
+			if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, name)) || !strings.Contains(err.Error(), "symbolic link") {
+				t.Errorf("err = %v, want a refusal naming the link", err)
+			}
+			checkUntouched(t, target, "precious")
+		})
+	}
+	t.Run("temp file at open", func(t *testing.T) {
+		dir := t.TempDir()
+		target := plantSymlink(t, dir, eventDBTmpName)
+		db := openTestDB(t, dir, nil, eventDBOptions{})
+		mustNew(t, db, eventBytes(1), true)
+		checkUntouched(t, target, "precious")
+		if _, err := os.Lstat(filepath.Join(dir, eventDBTmpName)); err == nil {
+			t.Error("planted link kept")
+		}
+	})
+	t.Run("temp file at compaction", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openTestDB(t, dir, nil, eventDBOptions{})
+		for i := range 10 {
+			mustNew(t, db, eventBytes(i), true)
+		}
+		target := plantSymlink(t, dir, eventDBTmpName)
+		if err := db.compact(); err != nil {
+			t.Fatal(err)
+		}
+		checkUntouched(t, target, "precious")
+		mustNew(t, db, eventBytes(10), true)
+		db.close()
+		db = openTestDB(t, dir, nil, eventDBOptions{})
+		if db.len() != 11 {
+			t.Errorf("after compaction and reopen len = %d, want 11", db.len())
+		}
+	})
+	t.Run("log swapped for a link while open", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openTestDB(t, dir, nil, eventDBOptions{})
+		mustNew(t, db, eventBytes(1), true)
+		db.mu.Lock()
+		db.f.Close()
+		db.f = nil // forces a reopen at the next append
+		db.mu.Unlock()
+		os.Remove(logPath(dir))
+		target := plantSymlink(t, dir, eventDBLogName)
+		if _, err := db.checkAndRecord(eventBytes(2)); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("append through a planted link: err = %v", err)
+		}
+		checkUntouched(t, target, "precious")
+	})
+}
+
+// TestEventDBRefusesNonRegularLog: a directory (and, on Unix, a FIFO; see
+// eventdb_lock_unix_test.go) in place of the log is refused, naming it.
+func TestEventDBRefusesNonRegularLog(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(logPath(dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := openEventDB(dir, defaultEventDBExpiry, nil)
+	if err == nil || !strings.Contains(err.Error(), logPath(dir)) || !strings.Contains(err.Error(), "a directory") {
+		t.Errorf("err = %v, want a refusal naming the log a directory", err)
+	}
+}
+
+// TestEventDBRefusesForeignFile: a non-empty file that does not begin as an
+// event log is refused, named, and left exactly as it was; an empty one is a
+// new log, and a torn header is cut as a torn tail is.
+func TestEventDBRefusesForeignFile(t *testing.T) {
+	for _, content := range []string{"X" + eventDBMagic[1:] + strings.Repeat("\x00", 33), "root:x:0:0:root:/root:/bin/sh\n", "\x00", "CMTEVDB2"} {
+		dir := t.TempDir()
+		if err := os.WriteFile(logPath(dir), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := openEventDB(dir, defaultEventDBExpiry, nil)
+		if err == nil || !strings.Contains(err.Error(), logPath(dir)) || !strings.Contains(err.Error(), "not a comet event log") {
+			t.Errorf("%q: err = %v, want a refusal naming the file", content, err)
+		}
+		checkUntouched(t, logPath(dir), content)
+		if _, err := os.Stat(filepath.Join(dir, eventDBTmpName)); err == nil {
+			t.Errorf("%q: temporary file left", content)
+		}
+	}
+	for _, content := range []string{"", "C", eventDBMagic[:7]} {
+		dir := t.TempDir()
+		if err := os.WriteFile(logPath(dir), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db := openTestDB(t, dir, nil, eventDBOptions{})
+		mustNew(t, db, eventBytes(1), true)
+		db.close()
+		b, _ := os.ReadFile(logPath(dir))
+		if !bytes.HasPrefix(b, []byte(eventDBMagic)) || len(b) != len(eventDBMagic)+eventSeenRecordLen {
+			t.Errorf("%q: log is %q after one event", content, b)
+		}
+	}
+}
+
+// TestEventDBLockOtherUser: a lock file of another user's is refused with a
+// message that says so (run as root, which can give a file away).
+func TestEventDBLockOtherUser(t *testing.T) {
+	err := errLockOtherUser("/d", "/d/"+eventDBLockName, 1234)
+	for _, w := range []string{"another user", "uid 1234", "/d/" + eventDBLockName} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("message %q does not mention %q", err, w)
+		}
+	}
+	if os.Geteuid() != 0 || runtime.GOOS == "windows" {
+		t.Skip("giving a file to another user needs root")
+	}
+	dir := t.TempDir()
+	lock := filepath.Join(dir, eventDBLockName)
+	if err := os.WriteFile(lock, []byte("4242\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(lock, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err = openEventDB(dir, defaultEventDBExpiry, nil)
+	if err == nil || !strings.Contains(err.Error(), "another user") || !strings.Contains(err.Error(), "65534") {
+		t.Errorf("err = %v, want one saying another user (uid 65534) holds the lock file", err)
+	}
+	if _, err := os.Stat(logPath(dir)); err == nil {
+		t.Error("log created beside another user's lock")
 	}
 }
 

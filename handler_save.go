@@ -7,12 +7,15 @@
 // renamed, to its final name); an existing file is never overwritten: a
 // different event with the same name goes to name_, name__, ...; an event
 // whose identical bytes are already saved under one of those names is not
-// written again.
+// written again; no name is longer than saveNameMax bytes (a longer one is
+// cut and ends in a hash of the whole, see saveCandidateName).
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,12 +24,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 func init() { registerHandlerPlugin(func() handlerPlugin { return &savePlugin{} }) }
 
 // maxSaveCandidates bounds the name, name_, name__ ... search.
 const maxSaveCandidates = 1000
+
+// Name length limits: NAME_MAX, the longest file name most file systems
+// (ext4, XFS, btrfs, APFS; NTFS counts 255 UTF-16 units) accept, and the
+// hash that ends a name cut to fit: "_" and 16 hex digits (64 bits) of the
+// SHA-256 of the whole name.
+const (
+	saveNameMax    = 255
+	saveHashDigits = 16
+)
 
 // savePlugin provides the save-event handler.
 type savePlugin struct {
@@ -76,6 +89,25 @@ func saveFileName(ivorn string) string {
 		}
 	}
 	return b.String()
+}
+
+// saveCandidateName is the file name of the i-th candidate for base: base
+// followed by i underscores, as Comet names it, when that fits in
+// saveNameMax bytes; otherwise its first bytes, cut at a UTF-8 boundary,
+// then "_" and a hash of the whole candidate, so that names that differ
+// only past the cut stay distinct. The result uses only the characters of
+// Comet's rule ([0-9A-Za-z_.]) when base does.
+func saveCandidateName(base string, i int) string {
+	full := base + strings.Repeat("_", i)
+	if len(full) <= saveNameMax {
+		return full
+	}
+	sum := sha256.Sum256([]byte(full))
+	keep := saveNameMax - 1 - saveHashDigits
+	for keep > 0 && !utf8.RuneStart(full[keep]) {
+		keep--
+	}
+	return full[:keep] + "_" + hex.EncodeToString(sum[:saveHashDigits/2])
 }
 
 // Errors of the save handler.
@@ -136,9 +168,8 @@ func saveBytes(dir, base string, raw []byte) (string, bool, error) {
 	if err := os.Chmod(tmpName, 0o644); err != nil {
 		return "", false, err
 	}
-	name := base
-	for range maxSaveCandidates {
-		path := filepath.Join(dir, name)
+	for i := range maxSaveCandidates {
+		path := filepath.Join(dir, saveCandidateName(base, i))
 		placed, err := placeFile(tmpName, path)
 		if err != nil {
 			return "", false, err
@@ -153,7 +184,6 @@ func saveBytes(dir, base string, raw []byte) (string, bool, error) {
 		if same {
 			return path, false, nil
 		}
-		name += "_"
 	}
 	return "", false, errSaveFull
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent log writes.
@@ -328,6 +330,94 @@ func TestSaveFileName(t *testing.T) {
 				t.Errorf("saveFileName(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSaveCandidateName: names up to 255 bytes are Comet's; longer ones are
+// cut to exactly 255 bytes ending in a hash of the whole, distinct for
+// names that differ only past the cut, and never split a UTF-8 sequence.
+func TestSaveCandidateName(t *testing.T) {
+	at255 := strings.Repeat("a", 255)
+	if got := saveCandidateName(at255, 0); got != at255 {
+		t.Errorf("255-byte name changed to %q", got)
+	}
+	if got := saveCandidateName(strings.Repeat("a", 254), 1); got != strings.Repeat("a", 254)+"_" {
+		t.Errorf("254 bytes and one underscore changed to %q", got)
+	}
+	seen := map[string]string{}
+	for _, full := range []string{
+		strings.Repeat("a", 256),
+		strings.Repeat("a", 255) + "b",
+		strings.Repeat("a", 300),
+		strings.Repeat("a", 300) + "x",
+		strings.Repeat("b", 10000),
+	} {
+		got := saveCandidateName(full, 0)
+		if len(got) != saveNameMax {
+			t.Errorf("%d-byte name cut to %d bytes, want %d", len(full), len(got), saveNameMax)
+		}
+		if !strings.HasPrefix(got, full[:saveNameMax-1-saveHashDigits]+"_") {
+			t.Errorf("%d-byte name cut to %q: not its prefix and a hash", len(full), got)
+		}
+		if saveFileName(got) != got {
+			t.Errorf("cut name %q leaves Comet's alphabet", got)
+		}
+		if prev, dup := seen[got]; dup {
+			t.Errorf("%q and %q (%d bytes) give one name", prev, full, len(full))
+		}
+		seen[got] = full
+	}
+	// Candidates past the limit stay distinct and within it.
+	long := strings.Repeat("c", 250)
+	names := map[string]bool{}
+	for i := range 20 {
+		n := saveCandidateName(long, i)
+		if len(n) > saveNameMax || names[n] {
+			t.Errorf("candidate %d: %q (%d bytes) too long or repeated", i, n, len(n))
+		}
+		names[n] = true
+	}
+	// A multi-byte character straddling the cut is kept whole or dropped.
+	for pad := range 4 {
+		full := strings.Repeat("a", saveNameMax-1-saveHashDigits-pad) + strings.Repeat("é", 40)
+		got := saveCandidateName(full, 0)
+		if !utf8.ValidString(got) || len(got) > saveNameMax {
+			t.Errorf("pad %d: %q is %d bytes, valid UTF-8 %v", pad, got, len(got), utf8.ValidString(got))
+		}
+	}
+}
+
+// TestSaveEventLongIvorn: an ivorn whose name is over NAME_MAX is saved under
+// a cut, hashed name; two that differ only at the end get two files.
+func TestSaveEventLongIvorn(t *testing.T) {
+	dir := t.TempDir()
+	h := newTestSaveHandler(t, dir)
+	local := strings.Repeat("x", 400)
+	for i, ivorn := range []string{
+		"ivo://a/b#" + strings.Repeat("y", 255-len("ivo__a_b")), // exactly 255 bytes of name
+		"ivo://a/b#" + local + "1",
+		"ivo://a/b#" + local + "2",
+		"ivo://a/b#" + "é" + local + "1", // é is dropped by Comet's rule: same name as the second
+	} {
+		raw := []byte(fmt.Sprintf("<e n='%d'/>", i))
+		if err := h.handle(context.Background(), &event{raw: raw, ivorn: ivorn}); err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 4 {
+		t.Fatalf("%d files, want 4", len(ents))
+	}
+	for _, e := range ents {
+		if len(e.Name()) > saveNameMax {
+			t.Errorf("file name of %d bytes", len(e.Name()))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ivo__a_b"+strings.Repeat("y", 255-len("ivo__a_b")))); err != nil {
+		t.Errorf("255-byte name not kept as Comet gives it: %v", err)
 	}
 }
 

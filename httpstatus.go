@@ -5,10 +5,19 @@
 //
 // Invariant: the handlers only read; they take one status snapshot and one
 // pass over the counters per request and never block the broker.
+//
+// A probe always gets an answer, however many idle connections anyone
+// opens: a client has httpHeaderWindow to send its request line and
+// headers; when httpMaxConns are open, a new connection takes the place of
+// the oldest one still sending its request (and, past httpMaxPerHost from
+// one host, of that host's oldest); only when every connection is already
+// being answered is a new one refused. Evictions and refusals are counted
+// in comet_http_connections_refused_total.
 package main
 
 import (
 	"bufio"
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,17 +47,36 @@ type statusServer struct {
 	now    func() time.Time
 	server string // the Server header
 
-	sem  chan struct{} // connections being answered
+	mu      sync.Mutex
+	conns   *list.List     // of *httpConn, oldest first
+	perHost map[string]int // open connections by hostKey
+
+	evicted     atomic.Int64 // idle connections closed for a newer one (cap)
+	hostEvicted atomic.Int64 // likewise, for one of the same host (per-host cap)
+	refused     atomic.Int64 // new connections closed: none could be evicted
+
 	wg   sync.WaitGroup
 	done chan struct{}
 	once sync.Once
 }
 
+// httpConn is one open connection. reading and gone are guarded by
+// statusServer.mu.
+type httpConn struct {
+	c       net.Conn
+	host    string
+	reading bool // still sending its request: may be evicted
+	gone    bool // evicted or finished: no longer counted
+	elem    *list.Element
+}
+
 // Limits of the status server.
 const (
 	httpMaxConns      = 32
+	httpMaxPerHost    = 8
 	httpMaxHeader     = 8 << 10
-	httpRequestWindow = 10 * time.Second // to read the request and write the answer
+	httpHeaderWindow  = 2 * time.Second  // to send the request line and headers
+	httpRequestWindow = 10 * time.Second // to write the answer
 )
 
 // newStatusServer binds addr (host:port; port 0 picks one) and prepares the
@@ -58,7 +87,7 @@ func newStatusServer(addr string, m *metrics, status func() brokerStatus, log *s
 		return nil, fmt.Errorf("http: listen %s: %v", addr, err)
 	}
 	return &statusServer{ln: ln, m: m, status: status, log: log, now: time.Now, server: softwareName(""),
-		sem: make(chan struct{}, httpMaxConns), done: make(chan struct{})}, nil
+		conns: list.New(), perHost: make(map[string]int), done: make(chan struct{})}, nil
 }
 
 // addr is the address the server listens on.
@@ -81,19 +110,92 @@ func (s *statusServer) serve() error {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			c.Close() // too many at once: a probe will retry
+		hc := &httpConn{c: c, host: hostKey(c.RemoteAddr()), reading: true}
+		if !s.admit(hc) {
+			c.Close() // every place is taken by a request being answered
 			continue
 		}
 		s.wg.Add(1)
 		go func() { // waited for by shutdown
 			defer s.wg.Done()
-			defer func() { <-s.sem }()
-			s.answer(c)
+			defer s.leave(hc)
+			s.answer(hc)
 		}()
 	}
+}
+
+// admit counts hc in, making room if needed by evicting the oldest
+// connection still sending its request: of the same host when that host is
+// at httpMaxPerHost, else of all when httpMaxConns are open. It reports
+// false when no room can be made.
+func (s *statusServer) admit(hc *httpConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perHost[hc.host] >= httpMaxPerHost {
+		v := s.oldestReadingLocked(hc.host)
+		if v == nil {
+			s.refused.Add(1)
+			return false
+		}
+		s.dropLocked(v)
+		v.c.Close()
+		s.hostEvicted.Add(1)
+	}
+	if s.conns.Len() >= httpMaxConns {
+		v := s.oldestReadingLocked("")
+		if v == nil {
+			s.refused.Add(1)
+			return false
+		}
+		s.dropLocked(v)
+		v.c.Close()
+		s.evicted.Add(1)
+	}
+	hc.elem = s.conns.PushBack(hc)
+	s.perHost[hc.host]++
+	return true
+}
+
+// oldestReadingLocked is the oldest connection still sending its request,
+// of host (any host if ""), or nil.
+func (s *statusServer) oldestReadingLocked(host string) *httpConn {
+	for e := s.conns.Front(); e != nil; e = e.Next() {
+		hc := e.Value.(*httpConn)
+		if hc.reading && (host == "" || hc.host == host) {
+			return hc
+		}
+	}
+	return nil
+}
+
+// dropLocked stops counting hc.
+func (s *statusServer) dropLocked(hc *httpConn) {
+	if hc.gone {
+		return
+	}
+	hc.gone = true
+	s.conns.Remove(hc.elem)
+	if n := s.perHost[hc.host]; n > 1 {
+		s.perHost[hc.host] = n - 1
+	} else {
+		delete(s.perHost, hc.host)
+	}
+}
+
+// leave stops counting hc once its goroutine is done.
+func (s *statusServer) leave(hc *httpConn) {
+	s.mu.Lock()
+	s.dropLocked(hc)
+	s.mu.Unlock()
+}
+
+// answering marks hc as past its request, so it is no longer evicted; it
+// reports false if hc was evicted meanwhile.
+func (s *statusServer) answering(hc *httpConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hc.reading = false
+	return !hc.gone
 }
 
 // shutdown stops accepting and waits, until ctx is done, for requests in
@@ -101,6 +203,14 @@ func (s *statusServer) serve() error {
 func (s *statusServer) shutdown(ctx context.Context) error {
 	s.once.Do(func() { close(s.done) })
 	s.ln.Close()
+	// Nobody waits for a request that has not arrived yet.
+	s.mu.Lock()
+	for e := s.conns.Front(); e != nil; e = e.Next() {
+		if hc := e.Value.(*httpConn); hc.reading {
+			hc.c.Close()
+		}
+	}
+	s.mu.Unlock()
 	finished := make(chan struct{})
 	go func() { s.wg.Wait(); close(finished) }()
 	select {
@@ -111,11 +221,16 @@ func (s *statusServer) shutdown(ctx context.Context) error {
 	}
 }
 
-// answer reads one request from c and writes the response.
-func (s *statusServer) answer(c net.Conn) {
+// answer reads one request from hc and writes the response.
+func (s *statusServer) answer(hc *httpConn) {
+	c := hc.c
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(httpRequestWindow))
+	c.SetDeadline(time.Now().Add(httpHeaderWindow))
 	method, path, code := readHTTPRequest(bufio.NewReaderSize(io.LimitReader(c, httpMaxHeader+1), 1024))
+	if !s.answering(hc) {
+		return // evicted while sending its request
+	}
+	c.SetDeadline(time.Now().Add(httpRequestWindow))
 	var body []byte
 	ctype := "text/plain; charset=utf-8"
 	extra := ""
@@ -127,7 +242,7 @@ func (s *statusServer) answer(c net.Conn) {
 	case path == "/healthz":
 		code, body = s.healthz()
 	case path == "/metrics":
-		code, ctype, body = 200, "text/plain; version=0.0.4; charset=utf-8", []byte(renderMetrics(s.m, s.status(), s.now()))
+		code, ctype, body = 200, "text/plain; version=0.0.4; charset=utf-8", []byte(renderMetrics(s.m, s.status(), s.now())+s.renderConnMetrics())
 	case path == "/status":
 		code, ctype, body = 200, "application/json", s.statusJSON()
 	default:
@@ -143,6 +258,19 @@ func (s *statusServer) answer(c net.Conn) {
 	if _, err := bufs.WriteTo(c); err != nil {
 		s.log.Debug("http: write", "path", path, "err", err)
 	}
+}
+
+// renderConnMetrics is the status server's own metric family.
+func (s *statusServer) renderConnMetrics() string {
+	var p promWriter
+	p.family("comet_http_connections_refused_total", "counter",
+		"Connections to the status endpoint dropped: idle ones evicted for a newer one (evicted: all places taken; host_cap: too many from its host) and new ones refused (full: every place is answering).")
+	p.labelled("comet_http_connections_refused_total", "reason", map[string]float64{
+		"evicted":  float64(s.evicted.Load()),
+		"host_cap": float64(s.hostEvicted.Load()),
+		"full":     float64(s.refused.Load()),
+	})
+	return p.b.String()
 }
 
 // readHTTPRequest reads a request line and headers (the body of a GET is

@@ -377,3 +377,118 @@ func TestStatusServerProtocol(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusServerIdleFlood: 200 idle connections, from one host or from
+// many, do not keep /healthz from being answered within a second, and the
+// evictions are counted.
+func TestStatusServerIdleFlood(t *testing.T) {
+	for _, hosts := range []int{1, 100} {
+		t.Run(strconv.Itoa(hosts)+" hosts", func(t *testing.T) {
+			s := startStatusServer(t, &metrics{}, func() brokerStatus { return brokerStatus{} })
+			var idle []net.Conn
+			t.Cleanup(func() {
+				for _, c := range idle {
+					c.Close()
+				}
+			})
+			for i := range 200 {
+				d := net.Dialer{Timeout: time.Second}
+				if hosts > 1 {
+					d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%hosts))}
+				}
+				c, err := d.Dial("tcp", s.addr())
+				if err != nil {
+					t.Skipf("dial from %v: %v", d.LocalAddr, err)
+				}
+				if i%2 == 0 {
+					c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")) // never finished
+				}
+				idle = append(idle, c)
+			}
+			start := time.Now()
+			c, err := net.DialTimeout("tcp", s.addr(), time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(start.Add(time.Second))
+			if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(c)
+			if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200 OK") || !strings.HasSuffix(string(b), "\r\n\r\nok\n") {
+				t.Fatalf("after %v: %q, %v", time.Since(start), b, err)
+			}
+			t.Logf("/healthz answered in %v", time.Since(start))
+			_, body := get(t, s, "/metrics")
+			series := parseExposition(t, body)
+			evicted := series[`comet_http_connections_refused_total{reason="evicted"}`] +
+				series[`comet_http_connections_refused_total{reason="host_cap"}`]
+			if evicted < 200-httpMaxConns {
+				t.Errorf("%v evictions counted, want at least %d:\n%s", evicted, 200-httpMaxConns, body)
+			}
+			s.mu.Lock()
+			open, perHost := s.conns.Len(), s.perHost
+			for h, n := range perHost {
+				if n > httpMaxPerHost {
+					t.Errorf("host %s has %d connections", h, n)
+				}
+			}
+			s.mu.Unlock()
+			if open > httpMaxConns {
+				t.Errorf("%d connections counted, cap %d", open, httpMaxConns)
+			}
+		})
+	}
+}
+
+// TestStatusServerHeaderDeadline: a client that sends nothing is closed
+// after httpHeaderWindow, not the old 10 s.
+func TestStatusServerHeaderDeadline(t *testing.T) {
+	s := startStatusServer(t, &metrics{}, func() brokerStatus { return brokerStatus{} })
+	c, err := net.Dial("tcp", s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetDeadline(start.Add(httpHeaderWindow + 3*time.Second))
+	c.Write([]byte("GET /healthz HTTP/1.1\r\n"))
+	b, _ := io.ReadAll(c)
+	took := time.Since(start)
+	if took < httpHeaderWindow-100*time.Millisecond || took > httpHeaderWindow+2*time.Second {
+		t.Errorf("closed after %v, want about %v", took, httpHeaderWindow)
+	}
+	if len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 400") {
+		t.Errorf("answer %q", b)
+	}
+}
+
+// TestStatusServerShutdownWithIdle: shutdown does not wait for clients that
+// never send their request.
+func TestStatusServerShutdownWithIdle(t *testing.T) {
+	log, _ := newTestLogger()
+	s, err := newStatusServer("127.0.0.1:0", &metrics{}, func() brokerStatus { return brokerStatus{} }, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.serve() }()
+	for range 10 {
+		c, err := net.Dial("tcp", s.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v after %v", err, time.Since(start))
+	}
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
