@@ -60,7 +60,7 @@ type subConn struct {
 	out    sendQueue
 	done   chan struct{}
 	once   sync.Once
-	reason error // why drop was called (set once, before done closes)
+	reason error           // why drop was called (set once, before done closes)
 	ctx    context.Context // cancelled by drop
 	cancel context.CancelFunc
 	sawNak bool // the reader saw a nak (reader goroutine only)

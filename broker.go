@@ -31,7 +31,7 @@ type broker struct {
 	hq  *handlerQueue
 
 	inflight *byteBudget // --max-inflight-bytes: messages being read, parsed, judged
-	now func() time.Time
+	now      func() time.Time
 
 	authorWL     atomic.Pointer[whitelist]
 	subscriberWL atomic.Pointer[whitelist]

@@ -10,10 +10,10 @@ package main
 
 import (
 	"errors"
-	"math"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"regexp"
 	"strconv"
@@ -23,21 +23,20 @@ import (
 
 // Protocol timings and limits. Comet's values; tests shorten them.
 const (
-	defaultIamaliveInterval      = 60 * time.Second
-	defaultReceiverTimeout       = 20 * time.Second
-	defaultSubscriberTimeout     = 120 * time.Second
-	defaultMaxOutstandingAcks    = 10
-	defaultSubscriberQueue       = 4096 // events waiting for one subscriber
-	defaultMaxConnections        = 1024 // concurrent connections per listener
-	defaultMaxConnectionsPerHost = 64   // of those, from one address (one /64 for IPv6)
-	defaultSubscriberQueueBytes  = 8 << 20
-	defaultFilterBudget          = 20 * time.Millisecond
-	defaultWriteTimeout          = 30 * time.Second
-	defaultDialTimeout           = 30 * time.Second
-	defaultBackoffBase           = time.Second
-	defaultBackoffMax            = 60 * time.Second
-	defaultBackoffReset          = 30 * time.Second
-	defaultTestInterval          = 3600 * time.Second
+	defaultIamaliveInterval     = 60 * time.Second
+	defaultReceiverTimeout      = 20 * time.Second
+	defaultSubscriberTimeout    = 120 * time.Second
+	defaultMaxOutstandingAcks   = 10
+	defaultSubscriberQueue      = 4096 // events waiting for one subscriber
+	defaultMaxConnections       = 1024 // concurrent connections per listener
+	defaultSubscriberQueueBytes = 8 << 20
+	defaultFilterBudget         = 20 * time.Millisecond
+	defaultWriteTimeout         = 30 * time.Second
+	defaultDialTimeout          = 30 * time.Second
+	defaultBackoffBase          = time.Second
+	defaultBackoffMax           = 60 * time.Second
+	defaultBackoffReset         = 30 * time.Second
+	defaultTestInterval         = 3600 * time.Second
 )
 
 // endpoint is a listen address: network "tcp" or "unix".
@@ -372,7 +371,7 @@ func newBrokerArgs() *brokerArgs {
 	o.integer(&a.receivePort, "PORT", "TCP port for receiving events (default 8098)", "receive-port")
 	o.integer(&a.broadcastPort, "PORT", "TCP port for broadcasting events (default 8099)", "broadcast-port")
 	o.str(&cfg.localIVO, "IVOID", "this broker's IVOA identifier; required with --receive or --broadcast", "local-ivo")
-	o.str(&cfg.eventDB, "DIR", "directory of the event database (default $STATE_DIRECTORY, else the user's state directory)", "eventdb")
+	o.str(&cfg.eventDB, "DIR", "directory of the event database (default $STATE_DIRECTORY, else $XDG_STATE_HOME/comet or ~/.local/state/comet, else a private comet-UID directory in the temporary directory; never /tmp itself)", "eventdb")
 	o.add(funcValue(func(s string) error {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -80,13 +82,17 @@ func TestOptionsRoles(t *testing.T) {
 }
 
 func TestOptionsDefaults(t *testing.T) {
+	// Not a shared temporary directory: with no state directory, home or
+	// XDG directory, a private per-user one under it.
 	t.Setenv("STATE_DIRECTORY", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("HOME", "")
 	t.Setenv("TMPDIR", "/var/tmp/x")
 	cfg, err := parseArgs(t, "-r", "--local-ivo", "ivo://comet/test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.eventDB != "/var/tmp/x" || cfg.testInterval.Seconds() != 3600 || cfg.maxMessageSize != 1<<20 ||
+	if cfg.eventDB != "/var/tmp/x/comet-"+strconv.Itoa(os.Geteuid()) || cfg.testInterval.Seconds() != 3600 || cfg.maxMessageSize != 1<<20 ||
 		cfg.eventDBExpiry.Hours() != 720 || cfg.verbosity != 0 {
 		t.Errorf("defaults: %+v", cfg)
 	}

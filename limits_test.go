@@ -13,7 +13,6 @@ import (
 	"time"
 )
 
-
 // TestByteBudget: a reader waits for room; a small request that fits is
 // never kept behind a large one that does not; a request larger than the
 // whole budget goes alone.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -42,6 +43,20 @@ func registerCommand(c *command) {
 
 func init() {
 	registerCommand(&command{name: "version", summary: "print version, Go version and OS/arch", run: runVersion})
+	registerCommand(&command{name: "help", summary: "print the broker's options and the commands", run: runHelp})
+}
+
+// runHelp is "comet help": the broker's --help, and with a command's name
+// that command's own help.
+func runHelp(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] != "help" {
+		if c, ok := commands[args[0]]; ok {
+			return c.run([]string{"--help"}, stdin, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "comet help: no command %q (commands: %s)\n", args[0], strings.Join(commandNames(), ", "))
+		return exitUsage
+	}
+	return brokerMain([]string{"--help"}, stdout, stderr)
 }
 
 func runVersion(args []string, _ io.Reader, stdout, stderr io.Writer) int {

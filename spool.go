@@ -1312,4 +1312,3 @@ func (r *spoolReader) readAt(first uint64, m *spoolMeta) (spoolEntry, error) {
 	}
 	return r.s.entryOf(m, raw), nil
 }
-

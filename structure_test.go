@@ -274,3 +274,19 @@ func FuzzEventIdentity(f *testing.F) {
 		}
 	})
 }
+
+// TestHelpCommand: "comet help" prints the broker's options; "comet help
+// CMD" that command's help; an unknown one is a usage error.
+func TestHelpCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := dispatch("comet", []string{"help"}, nil, &out, &errb); code != exitOK || !strings.Contains(out.String(), "--local-ivo") {
+		t.Errorf("comet help: %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := dispatch("comet", []string{"help", "sendvo"}, nil, &out, &errb); code != exitOK || !strings.Contains(out.String()+errb.String(), "sendvo") {
+		t.Errorf("comet help sendvo: %d %q", code, out.String())
+	}
+	if code := dispatch("comet", []string{"help", "nonesuch"}, nil, &out, &errb); code != exitUsage {
+		t.Errorf("comet help nonesuch: %d", code)
+	}
+}

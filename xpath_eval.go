@@ -65,18 +65,18 @@ const xpTimeExceeded = "evaluation time budget exceeded"
 
 // xpEval is the state of one evaluation.
 type xpEval struct {
-	doc     *document
-	expr    string
-	budget  int
-	depth   int
+	doc    *document
+	expr   string
+	budget int
+	depth  int
 	// deadline, when set, bounds the evaluation in time too: checked
 	// every xpClockEvery units (see tick), failing with errFilterTime.
 	deadline time.Time
 	ticks    int
-	ids     map[string]*node // xml:id index, built on first use of id()
-	slab    []*node          // backing store for one-node sets
-	stack   []xpathValue     // function arguments being evaluated
-	scratch []*node          // nodes being collected by steps
+	ids      map[string]*node // xml:id index, built on first use of id()
+	slab     []*node          // backing store for one-node sets
+	stack    []xpathValue     // function arguments being evaluated
+	scratch  []*node          // nodes being collected by steps
 }
 
 // xpEvalPool recycles evaluation state (its scratch stacks) between
