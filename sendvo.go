@@ -227,8 +227,7 @@ func sendEventVia(dial func(addr string, timeout time.Duration) (net.Conn, error
 	// Over TLS 1.3 a server that refuses our certificate says so only after
 	// our handshake has finished: its alert comes with the first read.
 	tlsAlert := func(err error) error {
-		var alert tls.AlertError
-		if isTLS && errors.As(err, &alert) {
+		if _, ok := tlsRemoteAlert(err); isTLS && ok {
 			return &tlsSubmitError{addr, err}
 		}
 		return nil

@@ -616,19 +616,35 @@ func tlsFailureReason(err error) string {
 	if errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he) {
 		return tlsX509Reason(err)
 	}
+	if msg, ok := tlsRemoteAlert(err); ok {
+		// What the other side told us: crypto/tls reports a received alert
+		// as a *net.OpError "remote error" around its description.
+		switch {
+		case strings.Contains(msg, "unknown certificate authority"):
+			return "unknown-ca"
+		case strings.Contains(msg, "expired certificate"):
+			return "expired"
+		case strings.Contains(msg, "certificate required"):
+			return "no-client-cert"
+		case strings.Contains(msg, "protocol version not supported"):
+			return "protocol-version"
+		case strings.Contains(msg, "certificate"):
+			return "bad-certificate"
+		}
+		return "other"
+	}
 	var alert tls.AlertError
 	if errors.As(err, &alert) {
-		// What the other side told us.
 		switch alert {
-		case 48: // unknown_ca
+		case 48:
 			return "unknown-ca"
-		case 45: // certificate_expired
+		case 45:
 			return "expired"
-		case 116: // certificate_required
+		case 116:
 			return "no-client-cert"
-		case 70: // protocol_version
+		case 70:
 			return "protocol-version"
-		case 42, 43, 44, 46: // bad, unsupported, revoked, unknown certificate
+		case 42, 43, 44, 46:
 			return "bad-certificate"
 		}
 		return "other"
@@ -659,4 +675,14 @@ func tlsFailureReason(err error) string {
 		return "closed"
 	}
 	return "other"
+}
+
+// tlsRemoteAlert reports whether err is an alert received from the peer,
+// and its description.
+func tlsRemoteAlert(err error) (string, bool) {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" && op.Err != nil {
+		return op.Err.Error(), true
+	}
+	return "", false
 }

@@ -195,7 +195,7 @@ func parseTLSServerEndpoint(s string) (*tlsServerEndpoint, error) {
 			return nil, bad("unknown parameter %q", f.key)
 		}
 	}
-	if !havePort {
+	if !havePort || port == "" {
 		return nil, bad("no port")
 	}
 	if port, err = tlsParsePort(port, 0); err != nil {
