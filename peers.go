@@ -18,6 +18,9 @@
 //	                          Comet's own filters combine), whatever it asks
 //	durable                   the spool keeps events for this subscriber (section 9)
 //
+// allow=, filter= and durable concern TLS identities; on a pgp: line they are
+// refused. On a pgp: line ivorn-prefix= works both ways (see signerRule).
+//
 // A value may be double-quoted, with \" and \\ inside (any other backslash is
 // kept as it is); quotes may start anywhere in a word (filter="..."). `#`
 // starts a comment outside quotes. Blank lines are ignored.

@@ -435,8 +435,8 @@ func (m *tlsManager) peerIdentity(cs tls.ConnectionState) (id *peerIdentity, ano
 
 // tlsPeerIdentity names a TLS client from its handshake: no certificate is
 // anonymous; a pinned leaf is its listed identity; a chain that verifies
-// against pool is an unlisted identity (listed false) named after its
-// subject, allowed both roles without restrictions (contract section 7).
+// against pool is an unlisted identity (listed false) named "ca:" + its
+// subject CN (or "ca:" + pin), allowed both roles without restrictions (contract section 7).
 // The chain is checked again here, against the table and pool given, so a
 // reload between handshake and lookup cannot promote a removed pin.
 func tlsPeerIdentity(cs tls.ConnectionState, pt *peerTable, pool *x509.CertPool) (id *peerIdentity, anonymous bool, err error) {
@@ -454,9 +454,10 @@ func tlsPeerIdentity(cs tls.ConnectionState, pt *peerTable, pool *x509.CertPool)
 	if err := tlsVerifyChain(cs.PeerCertificates, pool, x509.ExtKeyUsageClientAuth, ""); err != nil {
 		return nil, false, err
 	}
-	name := leaf.Subject.CommonName
-	if name == "" {
-		name = pin
+	// "ca:" keeps it apart from listed names, which cannot hold ':'.
+	name := "ca:" + leaf.Subject.CommonName
+	if leaf.Subject.CommonName == "" {
+		name = "ca:" + pin
 	}
 	return &peerIdentity{name: name, pin: pin, allowAuthor: true, allowSubscriber: true}, false, nil
 }

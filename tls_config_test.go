@@ -252,7 +252,7 @@ func TestTLSServerClientAuth(t *testing.T) {
 		wantID       string
 	}{
 		{"pinned self-signed", client(pinnedCert, pinnedKey), 0, "", "", "pinned-peer"},
-		{"verified by CA, unlisted", client(caClientCert, caClientKey), 0, "", "", "ca-client.example"},
+		{"verified by CA, unlisted", client(caClientCert, caClientKey), 0, "", "", "ca:ca-client.example"},
 		{"unpinned self-signed", client(strangerCert, strangerKey), 0, "unknown-ca", "bad-certificate", ""},
 		{"wrong CA", client(otherCert, otherKey), 0, "unknown-ca", "bad-certificate", ""},
 		{"expired", client(expCert, expKey), 0, "expired", "bad-certificate", ""},

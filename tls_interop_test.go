@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,4 +115,130 @@ func TestTLSTwistedInterop(t *testing.T) {
 			t.Fatalf("Twisted client accepted an unknown server: %s", out)
 		}
 	})
+}
+
+// tlsFreePort finds a loopback port that was free a moment ago.
+func tlsFreePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// tlsStartStunnel runs stunnel in the foreground with conf until the test
+// ends, and waits until it accepts on addr.
+func tlsStartStunnel(t *testing.T, stunnel, dir, name, conf, addr string) {
+	t.Helper()
+	path := filepath.Join(dir, name+".conf")
+	os.WriteFile(path, []byte("foreground = yes\npid =\ndebug = 4\n"+conf), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	cmd := exec.CommandContext(ctx, stunnel, path)
+	var logb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logb, &logb
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		cancel()
+		if t.Failed() {
+			t.Logf("stunnel %s log:\n%s", name, logb.String())
+		}
+	})
+	for i := 0; i < 100; i++ {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("stunnel %s did not listen on %s:\n%s", name, addr, logb.String())
+}
+
+// TestTLSStunnelInterop checks the stunnel configurations of notes/tls.md:
+// a plain author reaching our TLS receiver through stunnel in client mode
+// (presenting a pinned certificate), and our sendvo --tls reaching a plain
+// receiver through stunnel in server mode.
+func TestTLSStunnelInterop(t *testing.T) {
+	stunnel, err := exec.LookPath("stunnel4")
+	if err != nil {
+		if stunnel, err = exec.LookPath("stunnel"); err != nil {
+			t.Skip("stunnel not installed: skipping (apt-get install -y stunnel4)")
+		}
+	}
+	dir := t.TempDir()
+	srvCert, srvKey, srvPin := tlsTestSelfSigned(t, dir, "127.0.0.1")
+	cliCert, cliKey, cliPin := tlsTestSelfSigned(t, dir, "plain-author")
+	peers := filepath.Join(dir, "peers")
+	os.WriteFile(peers, []byte(cliPin+" plain-author allow=author\n"), 0o644)
+	event := filepath.Join(dir, "ev.xml")
+	os.WriteFile(event, []byte(tlsTestEvent), 0o644)
+	sendvo := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := runSendvo(args, strings.NewReader(""), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+
+	t.Run("plain author through stunnel client", func(t *testing.T) {
+		m, err := newTLSManager(tlsSettings{certFile: srvCert, keyFile: srvKey, clientAuth: "require", peersFile: peers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := m.serverConfig(nil)
+		tlsAddr := tlsTestVTPServer(t, cfg)
+		local := tlsFreePort(t)
+		tlsStartStunnel(t, stunnel, dir, "client", "[comet-author]\nclient = yes\naccept = "+local+"\nconnect = "+tlsAddr+
+			"\nverifyChain = yes\nCAfile = "+srvCert+"\ncheckIP = 127.0.0.1\ncert = "+cliCert+"\nkey = "+cliKey+"\n", local)
+		if code, out := sendvo(local, event); code != exitOK || !strings.Contains(out, "ack received") {
+			t.Fatalf("%d %s", code, out)
+		}
+	})
+
+	t.Run("sendvo --tls through stunnel server", func(t *testing.T) {
+		plain := tlsPlainVTPServer(t)
+		front := tlsFreePort(t)
+		tlsStartStunnel(t, stunnel, dir, "server", "[comet-receiver]\naccept = "+front+"\nconnect = "+plain+
+			"\ncert = "+srvCert+"\nkey = "+srvKey+"\n", front)
+		if code, out := sendvo("--tls-pin", srvPin, "tls:"+front, event); code != exitOK || !strings.Contains(out, "ack received") {
+			t.Fatalf("%d %s", code, out)
+		}
+	})
+}
+
+// tlsPlainVTPServer is tlsTestVTPServer without TLS.
+func tlsPlainVTPServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				msg, err := readFrame(c, defaultMaxMessageSize)
+				if err != nil {
+					return
+				}
+				doc, err := parseDocument(msg)
+				if err != nil {
+					return
+				}
+				ivorn, _ := doc.elem.attr("ivorn")
+				writeFrame(c, newAck(ivorn, "ivo://tls.test/plain", time.Now()).marshal())
+				c.Read(make([]byte, 1))
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
