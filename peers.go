@@ -414,6 +414,22 @@ func (id *peerIdentity) authorAllows(ivorn string) (bool, string) {
 	return true, ""
 }
 
+// allows says whether this TLS identity may take role ("author" or
+// "subscriber"); check it right after the handshake and end the connection,
+// with a log line naming the identity and the role, if not. nil (anonymous)
+// is not restricted here.
+func (id *peerIdentity) allows(role string) bool {
+	switch {
+	case id == nil:
+		return true
+	case role == "author":
+		return id.allowAuthor
+	case role == "subscriber":
+		return id.allowSubscriber
+	}
+	return false
+}
+
 // subscriberAllowed says whether this TLS identity may subscribe; nil (an
 // anonymous client) is not restricted here.
 func (id *peerIdentity) subscriberAllowed() bool { return id == nil || id.allowSubscriber }
@@ -438,15 +454,21 @@ func (id *peerIdentity) filterAllows(doc *document) bool {
 // only under them, and a prefix claimed by one or more pgp: identities admits
 // only events validly signed by one of them. sigValid and signerFpr are the
 // signature check's verdict and the fingerprint it reports (the signing key
-// or subkey; hex, either case). When not ok, reason names the identity and
-// the rule, for a nak or a drop counter.
-func (pt *peerTable) signerRule(ivorn string, sigValid bool, signerFpr string) (ok bool, reason string) {
+// or subkey; hex, either case). alsoFprs are other fingerprints of the same
+// signer (its primary key's, when a subkey signed), so that a peers file may
+// list either; the first listed one is the signer. When not ok, reason names
+// the identity and the rule, for a nak or a drop counter.
+func (pt *peerTable) signerRule(ivorn string, sigValid bool, signerFpr string, alsoFprs ...string) (ok bool, reason string) {
 	if pt == nil {
 		return true, ""
 	}
 	var signer *peerIdentity
 	if sigValid && signerFpr != "" {
-		signer = pt.lookupPGP(signerFpr)
+		for _, f := range append([]string{signerFpr}, alsoFprs...) {
+			if signer = pt.lookupPGP(f); signer != nil {
+				break
+			}
+		}
 	}
 	if signer != nil && len(signer.prefixes) > 0 && !ivornPrefixAllows(signer.prefixes, ivorn) {
 		return false, fmt.Sprintf("key %s may sign only under %s, not %s", signer.name, strings.Join(signer.prefixes, " "), peerTruncate(ivorn))

@@ -186,6 +186,9 @@ func TestPeersAuthorAllows(t *testing.T) {
 	if !alice.subscriberAllowed() || !bob.subscriberAllowed() {
 		t.Error("subscriberAllowed")
 	}
+	if !alice.allows("author") || !alice.allows("subscriber") || bob.allows("author") || !bob.allows("subscriber") || !anon.allows("author") || alice.allows("admin") {
+		t.Error("allows")
+	}
 }
 
 func TestPeersSignerRule(t *testing.T) {
@@ -215,6 +218,10 @@ func TestPeersSignerRule(t *testing.T) {
 		{"unclaimed unsigned", "ivo://nobody.example/x#1", false, "", ""},
 		{"unclaimed free key", "ivo://nobody.example/x#1", true, strings.Repeat("D", 40), ""},
 		{"boundary", "ivo://alice.example.evil/x#1", false, "", ""},
+	}
+	// A subkey signed; the file lists the primary key.
+	if ok, why := pt.signerRule("ivo://alice.example/x#1", true, strings.Repeat("9", 40), peerTestFprA); !ok {
+		t.Errorf("primary fingerprint given as well: %s", why)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
