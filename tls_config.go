@@ -687,3 +687,48 @@ func tlsRemoteAlert(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// accept is the whole server side for one accepted connection: TLS over
+// raw with cfg (from serverConfig), the handshake within timeout (0: the
+// 10 s default), and the peer's identity. Call it in the connection's own
+// goroutine. On error raw is closed and tlsFailureReason(err) labels it;
+// a peer refused after a successful handshake (a reload removed its pin
+// meanwhile) gets reason unpinned or that of its chain.
+func (m *tlsManager) accept(ctx context.Context, raw net.Conn, cfg *tls.Config, timeout time.Duration) (conn *tls.Conn, id *peerIdentity, anonymous bool, err error) {
+	conn = tls.Server(raw, cfg)
+	if err := tlsHandshake(ctx, conn, timeout); err != nil {
+		raw.Close()
+		return nil, nil, false, err
+	}
+	id, anonymous, err = m.peerIdentity(conn.ConnectionState())
+	if err != nil {
+		raw.Close()
+		return nil, nil, false, err
+	}
+	return conn, id, anonymous, nil
+}
+
+// dial is the whole client side for a --remote tls: endpoint: a fresh
+// configuration (so trustRoots and the endpoint's files are re-read on
+// every redial, and --tls-ca/--peers as last reloaded), TCP within timeout
+// (0: the 10 s default), then the handshake within the same timeout.
+func (m *tlsManager) dial(ctx context.Context, ep *tlsClientEndpoint, timeout time.Duration) (*tls.Conn, error) {
+	if timeout <= 0 {
+		timeout = tlsDefaultHandshakeTimeout
+	}
+	cfg, err := m.clientConfig(ep)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: timeout}
+	raw, err := d.DialContext(ctx, "tcp", ep.address())
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	if err := tlsHandshake(ctx, conn, timeout); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return conn, nil
+}

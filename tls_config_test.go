@@ -709,3 +709,56 @@ func TestTLSEndpointCertificates(t *testing.T) {
 		t.Fatal("reload with a broken endpoint key succeeded")
 	}
 }
+
+func TestTLSManagerAcceptAndDial(t *testing.T) {
+	dir := t.TempDir()
+	srvCert, srvKey, srvPin := tlsTestSelfSigned(t, dir, "127.0.0.1")
+	cliCert, cliKey, cliPin := tlsTestSelfSigned(t, dir, "sub")
+	srvPeers, cliPeers := filepath.Join(dir, "srv-peers"), filepath.Join(dir, "cli-peers")
+	os.WriteFile(srvPeers, []byte(cliPin+" sub allow=subscriber\n"), 0o644)
+	os.WriteFile(cliPeers, []byte(srvPin+" upstream\n"), 0o644)
+	srv, err := newTLSManager(tlsSettings{certFile: srvCert, keyFile: srvKey, clientAuth: "require", peersFile: srvPeers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := newTLSManager(tlsSettings{certFile: cliCert, keyFile: cliKey, peersFile: cliPeers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := srv.serverConfig(nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		id   *peerIdentity
+		anon bool
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		conn, id, anon, err := srv.accept(context.Background(), raw, cfg, 0)
+		if err == nil {
+			conn.Write([]byte("k"))
+			defer conn.Close()
+		}
+		res <- result{id, anon, err}
+	}()
+	ep, _ := parseTLSClientEndpoint("tls:" + ln.Addr().String())
+	conn, err := cli.dial(context.Background(), ep, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Read(make([]byte, 1))
+	conn.Close()
+	r := <-res
+	if r.err != nil || r.anon || r.id == nil || r.id.name != "sub" || r.id.allows("author") {
+		t.Fatalf("accept: %+v", r)
+	}
+}
