@@ -189,6 +189,7 @@ func parsePeers(data []byte, name string) (*peerTable, error) {
 	if len(data) > peersMaxFileSize {
 		return nil, fmt.Errorf("peers file %s: larger than %d bytes", name, peersMaxFileSize)
 	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	pt := &peerTable{source: name, byPin: map[string]*peerIdentity{}, byPGP: map[string]*peerIdentity{}, byName: map[string]*peerIdentity{}}
 	lines := bytes.Split(data, []byte("\n"))
 	for i, raw := range lines {

@@ -126,7 +126,7 @@ func TestPeersErrors(t *testing.T) {
 		t.Errorf("big file: %v", err)
 	}
 	good := filepath.Join(dir, "good")
-	os.WriteFile(good, []byte(peerTestPinA+" a\n"), 0o644)
+	os.WriteFile(good, []byte("\xef\xbb\xbf"+peerTestPinA+" a\n"), 0o644)
 	if pt, err := parsePeersFile(good); err != nil || pt.lookupName("a") == nil {
 		t.Errorf("good file: %v", err)
 	}
