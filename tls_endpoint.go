@@ -287,6 +287,9 @@ func parseTLSClientEndpoint(s string) (*tlsClientEndpoint, error) {
 		return nil, bad("no port")
 	}
 	ep.host = tlsUnbracket(ep.host)
+	if ep.host == "" {
+		return nil, bad("no host")
+	}
 	if strings.ContainsAny(ep.host, "[]") || (strings.Contains(ep.host, ":") && net.ParseIP(ep.host) == nil) {
 		return nil, bad("bad host %q", ep.host)
 	}

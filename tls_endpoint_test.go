@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -114,4 +115,33 @@ func TestTLSClientEndpointSpellings(t *testing.T) {
 	if !isTLSEndpoint("tls:1") || !isTLSEndpoint("ssl:1") || isTLSEndpoint("tcp:1") || isTLSEndpoint("8098") {
 		t.Error("isTLSEndpoint")
 	}
+}
+
+// FuzzTLSEndpoint: the parsers never panic, and what they accept is usable:
+// a listening address that net.SplitHostPort takes, a client port in range.
+func FuzzTLSEndpoint(f *testing.F) {
+	for _, s := range []string{
+		"tls:8098:interface=::1", `tls:8098:interface=\:\:1`, "ssl:8099:privateKey=k:certKey=c:extraCertChain=x",
+		"tls:[::1]:8099:trustRoots=/a:certificate=c:privateKey=k", "ssl:host=[::1]:port=1:caCertsDir=/d", "tls:a]:1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ep, err := parseTLSServerEndpoint(s); err == nil {
+			if _, _, err := net.SplitHostPort(ep.address); err != nil {
+				t.Fatalf("%q gave address %q: %v", s, ep.address, err)
+			}
+			if ep.keyFile == "" && (ep.certFile != "" || ep.chainFile != "") {
+				t.Fatalf("%q: files without a key: %+v", s, ep)
+			}
+		}
+		if ep, err := parseTLSClientEndpoint(s); err == nil {
+			if ep.host == "" || ep.port == "" || (ep.keyFile != "") != (ep.certFile != "") {
+				t.Fatalf("%q: %+v", s, ep)
+			}
+			if _, _, err := net.SplitHostPort(ep.address()); err != nil {
+				t.Fatalf("%q gave address %q: %v", s, ep.address(), err)
+			}
+		}
+	})
 }
