@@ -362,7 +362,8 @@ func tlsCheckPeer(certs []*x509.Certificate, pt *peerTable, pool *x509.CertPool,
 // serverConfig builds the configuration for one TLS listener. The
 // endpoint's own files (ssl:...:privateKey=...) are loaded now and on every
 // reload; without them the listener uses --tls-cert/--tls-key. Use it with
-// tls.NewListener, or tls.Server on each accepted conn, then tlsHandshake.
+// m.accept (or tls.Server and tlsHandshake) on each accepted conn, not with
+// tls.NewListener, whose lazy handshake has no deadline of its own.
 func (m *tlsManager) serverConfig(ep *tlsServerEndpoint) (*tls.Config, error) {
 	files := tlsCertFiles{cert: m.settings.certFile, key: m.settings.keyFile}
 	if ep != nil && ep.keyFile != "" {
