@@ -51,7 +51,7 @@ func (b *broker) admit(ev *event, pre *rejection, log *slog.Logger) admission {
 	b.m.received.Add(1)
 	if pre != nil {
 		b.m.rejected.inc(pre.class)
-		log.Info("rejected event", "ivorn", ev.ivorn, "reason", pre.Error())
+		b.logRefusal(ev, pre)
 		return admission{outcome: refused, refusal: pre}
 	}
 	// Upstream duplicates are the normal traffic of a mesh of brokers; an
@@ -67,7 +67,7 @@ func (b *broker) admit(ev *event, pre *rejection, log *slog.Logger) admission {
 	}
 	if r := b.checkSignature(ev); r != nil {
 		b.m.rejected.inc(r.class)
-		log.Info("rejected event", "ivorn", ev.ivorn, "reason", r.reason)
+		b.logRefusal(ev, r)
 		return admission{outcome: refused, refusal: r}
 	}
 	if !b.record(ev, log) {
@@ -84,6 +84,18 @@ func (b *broker) admit(ev *event, pre *rejection, log *slog.Logger) admission {
 	}
 	b.dispatch(ev)
 	return admission{outcome: admitted}
+}
+
+// logRefusal logs a refused event, rate-limited per sender and class (a
+// peer can send refusals as fast as it likes), echoing at most a little of
+// what it sent.
+func (b *broker) logRefusal(ev *event, r *rejection) {
+	host := ev.host
+	if host == "" {
+		host = ev.from
+	}
+	b.rl.log(slog.LevelInfo, host, "rejected "+r.class, "rejected event", "from", ev.from,
+		"ivorn", rateTruncate(ev.ivorn, 256), "reason", rateTruncate(r.Error(), 512))
 }
 
 // record remembers a new event; false is a duplicate (another connection

@@ -57,13 +57,15 @@ type subConn struct {
 	log   *slog.Logger // with the peer's attributes
 	since time.Time
 
-	out    sendQueue
-	done   chan struct{}
-	once   sync.Once
-	reason error           // why drop was called (set once, before done closes)
-	ctx    context.Context // cancelled by drop
-	cancel context.CancelFunc
-	sawNak bool // the reader saw a nak (reader goroutine only)
+	out     sendQueue
+	done    chan struct{}
+	once    sync.Once
+	reason  error           // why drop was called (set once, before done closes)
+	ctx     context.Context // cancelled by drop
+	cancel  context.CancelFunc
+	sawNak  bool   // the reader saw a nak (reader goroutine only)
+	garbage int    // unreadable messages in a row (reader goroutine only)
+	host    string // hostKey of the peer, for rate-limited logs
 
 	filters    atomic.Pointer[filterSet]
 	overruns   int          // filter-budget overruns in a row (writer goroutine only)
@@ -89,6 +91,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 		done: make(chan struct{}),
 	}
 	s.log = b.log.With("role", "broadcaster", "peer", s.peer)
+	s.host = hostKey(c.RemoteAddr())
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.lastMsg.Store(s.since.UnixNano())
 	// VTP: the broker speaks first.
@@ -97,7 +100,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	bc.subs[s] = struct{}{}
 	n := len(bc.subs)
 	bc.mu.Unlock()
-	s.log.Info("subscriber connected", "subscribers", n)
+	s.limited(slog.LevelInfo, "connect", "subscriber connected", "subscribers", n)
 
 	writerDone := make(chan struct{})
 	go func() { // owned by this function, which waits for it below
@@ -118,7 +121,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	if p := s.software.Load(); p != nil {
 		sw = *p
 	}
-	s.log.Info("subscriber disconnected", "reason", reason.Error(), "sent", s.sent.Load(), "acked", s.acked.Load(), "software", sw, "subscribers", n)
+	s.limited(slog.LevelInfo, "disconnect", "subscriber disconnected", "reason", reason.Error(), "sent", s.sent.Load(), "acked", s.acked.Load(), "software", rateTruncate(sw, 200), "subscribers", n)
 }
 
 // drop ends the subscriber's connection; safe to call more than once. The
@@ -320,6 +323,16 @@ func (s *subConn) filterOverrun(ev *event) {
 	}
 }
 
+// maxGarbageInARow is how many unreadable messages in a row drop a
+// subscriber (and put its host in the penalty box).
+const maxGarbageInARow = 10
+
+// limited logs a line this subscriber caused, rate-limited per host and
+// reason (rateLog), with the connection's attributes.
+func (s *subConn) limited(level slog.Level, reason, msg string, args ...any) {
+	s.bc.b.rl.log(level, s.host, reason, msg, append([]any{"role", "broadcaster", "addr", s.peer}, args...)...)
+}
+
 // ackBufferKeep is the largest frame buffer a subscriber's reader keeps for
 // the next frame; larger frames are charged to the in-flight budget.
 const ackBufferKeep = 4 << 10
@@ -341,7 +354,11 @@ func (s *subConn) readLoop() error {
 			default:
 			}
 			end, level := connEnd(err)
-			s.log.Log(context.Background(), level, "subscriber connection ended: "+end.Error())
+			s.limited(level, "ended", "subscriber connection ended: "+end.Error())
+			var fe *frameError
+			if errors.As(err, &fe) {
+				s.bc.b.offend(s.conn.RemoteAddr(), end.Error())
+			}
 			return end
 		}
 		if cap(raw) <= ackBufferKeep {
@@ -351,6 +368,11 @@ func (s *subConn) readLoop() error {
 		b.inflight.release(charge)
 		if err := s.endReason(); err != nil {
 			return err
+		}
+		if s.garbage >= maxGarbageInARow {
+			s.limited(slog.LevelWarn, "garbage", "subscriber keeps sending what is not VTP; dropping it", "in_a_row", s.garbage)
+			b.offend(s.conn.RemoteAddr(), "repeated garbage")
+			return errGarbage
 		}
 	}
 }
@@ -392,10 +414,17 @@ func (s *subConn) handleMessage(raw []byte) {
 	b := s.bc.b
 	role, _, err := rootAttrs(raw)
 	if err != nil {
-		s.log.Warn("unparsable message from subscriber", "err", err)
+		s.garbage++
+		s.limited(slog.LevelWarn, "unparsable", "unparsable message from subscriber", "err", err)
 		return
 	}
 	s.lastMsg.Store(b.now().UnixNano())
+	if role != "ack" && role != "iamalive" && role != "nak" && role != "authenticate" {
+		s.garbage++
+		s.limited(slog.LevelWarn, "incomprehensible", "incomprehensible message from subscriber", "message", rateTruncate(role, 64))
+		return
+	}
+	s.garbage = 0
 	switch role {
 	case "ack":
 		// Acks are counted, not matched to events (as Comet), but
@@ -422,13 +451,11 @@ func (s *subConn) handleMessage(raw []byte) {
 	case "authenticate":
 		tr, err := parseTransport(raw)
 		if err != nil {
-			s.log.Warn("unreadable authenticate from subscriber", "err", err)
+			s.limited(slog.LevelWarn, "unreadable", "unreadable authenticate from subscriber", "err", rateTruncate(err.Error(), 256))
 			return
 		}
 		s.noteSoftware(tr)
 		s.setFilters(tr.filters)
-	default:
-		s.log.Warn("incomprehensible message from subscriber", "message", role)
 	}
 }
 
@@ -439,7 +466,7 @@ func (s *subConn) noteSoftware(tr *transport) {
 	}
 	if old := s.software.Load(); old == nil || *old != sw {
 		s.software.Store(&sw)
-		s.log.Info("subscriber identified itself", "software", sw, "response", tr.response)
+		s.limited(slog.LevelInfo, "identified", "subscriber identified itself", "software", rateTruncate(sw, 200), "response", rateTruncate(tr.response, 200))
 	}
 }
 
@@ -461,7 +488,7 @@ func (s *subConn) setFilters(filters []string) {
 	for _, f := range filters {
 		x, err := compileXPath(f)
 		if err != nil {
-			s.log.Warn("subscriber filter does not compile; it matches nothing", "filter", f, "err", err)
+			s.limited(slog.LevelWarn, "bad filter", "subscriber filter does not compile; it matches nothing", "filter", rateTruncate(f, 200), "err", rateTruncate(err.Error(), 200))
 			continue
 		}
 		fs.exprs = append(fs.exprs, x)

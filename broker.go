@@ -31,6 +31,9 @@ type broker struct {
 	hq  *handlerQueue
 
 	inflight *byteBudget // --max-inflight-bytes: messages being read, parsed, judged
+	rl       *rateLog    // every log line a peer can cause
+	penalty  *penaltyBox // hosts refused for a while after repeated garbage
+	strikes  garbageStrikes
 	now      func() time.Time
 
 	authorWL     atomic.Pointer[whitelist]
@@ -56,6 +59,13 @@ type broker struct {
 	conns  map[net.Conn]struct{}
 }
 
+// Peer-caused log lines: at most peerLogBurst per peer and reason in each
+// peerLogWindow (then one line with the count suppressed).
+const (
+	peerLogBurst  = 5
+	peerLogWindow = time.Minute
+)
+
 // listener is one bound endpoint with its connection limit.
 type listener struct {
 	role string // "receiver" or "broadcaster"
@@ -63,6 +73,8 @@ type listener struct {
 	ln   net.Listener
 	sem  chan struct{}
 	up   atomic.Bool
+
+	perHost *hostLimiter // --max-connections-per-host
 }
 
 func (l *listener) addr() string { return l.ln.Addr().String() }
@@ -71,7 +83,8 @@ func (l *listener) addr() string { return l.ln.Addr().String() }
 // port in use or an unusable directory fails before anything runs.
 func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 	b := &broker{cfg: cfg, log: log, m: &metrics{}, now: time.Now, conns: map[net.Conn]struct{}{}, wait: sleepCtx,
-		inflight: newByteBudget(cfg.maxInflightBytes)}
+		inflight: newByteBudget(cfg.maxInflightBytes), penalty: newPenaltyBox(time.Now)}
+	b.rl = newRateLog(log, peerLogBurst, peerLogWindow, time.Now)
 	dialer := &net.Dialer{Timeout: cfg.dialTimeout}
 	b.dial = dialer.DialContext
 	if err := b.loadWhitelists(); err != nil {
@@ -96,14 +109,14 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 		return nil, err
 	}
 	for _, ep := range cfg.receive {
-		l, err := listen("receiver", ep, cfg.maxConnections)
+		l, err := listen("receiver", ep, cfg.maxConnections, cfg.maxConnectionsPerHost)
 		if err != nil {
 			return fail(err)
 		}
 		b.receivers = append(b.receivers, l)
 	}
 	for _, ep := range cfg.broadcast {
-		l, err := listen("broadcaster", ep, cfg.maxConnections)
+		l, err := listen("broadcaster", ep, cfg.maxConnections, cfg.maxConnectionsPerHost)
 		if err != nil {
 			return fail(err)
 		}
@@ -128,7 +141,7 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 	return b, nil
 }
 
-func listen(role string, ep endpoint, maxConns int) (*listener, error) {
+func listen(role string, ep endpoint, maxConns, maxPerHost int) (*listener, error) {
 	if ep.network == "unix" {
 		// A stale socket file from an earlier run would stop the bind.
 		if fi, err := os.Lstat(ep.address); err == nil && fi.Mode()&os.ModeSocket != 0 {
@@ -139,7 +152,7 @@ func listen(role string, ep endpoint, maxConns int) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w", role, ep, err)
 	}
-	l := &listener{role: role, ep: ep, ln: ln, sem: make(chan struct{}, maxConns)}
+	l := &listener{role: role, ep: ep, ln: ln, sem: make(chan struct{}, maxConns), perHost: newHostLimiter(maxPerHost)}
 	l.up.Store(true)
 	return l, nil
 }
@@ -245,28 +258,64 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 			continue
 		}
 		delay = 5 * time.Millisecond
-		if !wl.Load().allows(c.RemoteAddr()) {
-			b.log.Info("refused connection from a peer not in the whitelist", "role", l.role, "peer", c.RemoteAddr().String())
-			b.m.rejected.inc("not-whitelisted")
+		if reason := b.admitConn(l, wl, c); reason != "" {
+			b.m.connRefused.inc(reason)
 			c.Close()
 			continue
 		}
-		select {
-		case l.sem <- struct{}{}:
-		default:
-			b.log.Warn("connection limit reached; refusing a connection", "role", l.role, "peer", c.RemoteAddr().String(), "limit", cap(l.sem))
-			b.m.rejected.inc("connection-limit")
-			c.Close()
-			continue
-		}
+		key := hostKey(c.RemoteAddr())
 		b.log.Debug("connection accepted", "role", l.role, "peer", c.RemoteAddr().String())
 		untrack := b.track(c)
 		b.wg.Go(func() {
 			defer func() { <-l.sem }()
+			defer l.perHost.release(key)
 			defer untrack()
 			handle(ctx, c)
 		})
 	}
+}
+
+// admitConn applies the accept-time rules to a new connection, in order:
+// the whitelist, the penalty box (hosts dropped for repeated garbage), the
+// listener's connection limit and its per-host limit. It returns the
+// refusal's reason ("" to go on), having logged it (rate-limited); on ""
+// the connection holds a slot of both limits.
+func (b *broker) admitConn(l *listener, wl *atomic.Pointer[whitelist], c net.Conn) string {
+	addr := c.RemoteAddr()
+	key := hostKey(addr)
+	if !wl.Load().allows(addr) {
+		b.rl.log(slog.LevelInfo, key, "not-whitelisted", "refused connection from a peer not in the whitelist", "role", l.role, "addr", addr.String())
+		return "not-whitelisted"
+	}
+	if blocked, left := b.penalty.blocked(key); blocked {
+		b.rl.log(slog.LevelInfo, key, "penalty", "refused connection from a host dropped for repeated garbage", "role", l.role, "addr", addr.String(), "for", left.Round(time.Second))
+		return "penalty"
+	}
+	select {
+	case l.sem <- struct{}{}:
+	default:
+		b.rl.log(slog.LevelWarn, "", "connection-limit", "connection limit reached; refusing a connection", "role", l.role, "addr", addr.String(), "limit", cap(l.sem))
+		return "connection-limit"
+	}
+	if !l.perHost.acquire(key) {
+		<-l.sem
+		b.rl.log(slog.LevelWarn, key, "host-limit", "too many connections from one host; refusing a connection", "role", l.role, "addr", addr.String(), "limit", b.cfg.maxConnectionsPerHost)
+		return "host-limit"
+	}
+	return ""
+}
+
+// offend counts garbage from the host of addr; a host with
+// garbageStrikesMax strikes within a minute (one connection ending in a
+// frame error is a strike; a subscriber dropped for repeated garbage is
+// that many at once) goes to the penalty box.
+func (b *broker) offend(addr net.Addr, why string) {
+	key := hostKey(addr)
+	if !b.strikes.strike(key, why == "repeated garbage") {
+		return
+	}
+	d := b.penalty.offend(key)
+	b.rl.log(slog.LevelWarn, key, "penalty", "host sent garbage; refusing its connections for a while", "addr", addr.String(), "why", why, "for", d.Round(time.Second))
 }
 
 // status is the snapshot for /status and /metrics.
@@ -302,4 +351,37 @@ func brokerMain(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return runBrokerProcess(cfg, stderr)
+}
+
+// garbageStrikesMax is how many garbage strikes in a minute send a host to
+// the penalty box.
+const garbageStrikesMax = 5
+
+// garbageStrikes counts garbage per host over the current minute; its
+// memory is bounded (a full table starts again).
+type garbageStrikes struct {
+	mu    sync.Mutex
+	m     map[string]int
+	since time.Time
+}
+
+// strike counts one strike for key (all of them at once with full) and
+// reports whether key has now reached garbageStrikesMax.
+func (g *garbageStrikes) strike(key string, full bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	if g.m == nil || now.Sub(g.since) > time.Minute || len(g.m) >= 4096 {
+		g.m, g.since = map[string]int{}, now
+	}
+	if full {
+		g.m[key] = garbageStrikesMax
+	} else {
+		g.m[key]++
+	}
+	if g.m[key] >= garbageStrikesMax {
+		delete(g.m, key)
+		return true
+	}
+	return false
 }

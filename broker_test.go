@@ -132,8 +132,8 @@ func TestReceiverWhitelist(t *testing.T) {
 		t.Fatalf("read %v, want the connection closed", err)
 	}
 	waitFor(t, "refusal log", func() bool { return strings.Contains(tb.logs.String(), "not in the whitelist") })
-	if tb.m.rejected.get("not-whitelisted") != 1 {
-		t.Errorf("not-whitelisted count %d", tb.m.rejected.get("not-whitelisted"))
+	if tb.m.connRefused.get("not-whitelisted") != 1 {
+		t.Errorf("not-whitelisted count %d", tb.m.connRefused.get("not-whitelisted"))
 	}
 	// 127.0.0.2 is allowed.
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}

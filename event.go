@@ -25,6 +25,7 @@ type event struct {
 	role               string
 	kind               string    // sourceAuthor, sourceUpstream, ...
 	from               string    // who sent it: "author 127.0.0.1:4711" or "upstream host:8099"
+	host               string    // the sender's host (hostKey), for rate-limited logs
 	received           time.Time // when it arrived
 
 	sigVerdict string // signature verdict (valid, unsigned, ...); "" if not checked

@@ -193,7 +193,8 @@ func TestPenaltyBoxBounded(t *testing.T) {
 			t.Errorf("%s blocked an hour after its offence", h)
 		}
 	}
-	for i := range penaltyMaxHosts + 1 {
+	// A full box of new offenders: the clean old ones make room for them.
+	for i := range penaltyMaxHosts {
 		p.offend(fmt.Sprintf("n%d", i))
 	}
 	if b, _ := p.blocked("n0"); !b || p.size() > penaltyMaxHosts {

@@ -29,7 +29,8 @@ type metrics struct {
 	treeParses atomic.Int64 // events parsed only because a subscriber filters them
 	parses     atomic.Int64 // upstream events parsed by admission's well-formedness check
 
-	limitHits labelledCounter // limits of contract section 10 hit, by option name
+	limitHits   labelledCounter // limits of contract section 10 hit, by option name
+	connRefused labelledCounter // connections refused at accept, by reason
 }
 
 // labelledCounter counts by one label value.

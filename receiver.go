@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 )
@@ -20,6 +21,7 @@ import (
 func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	peer := peerName(c)
+	host := hostKey(c.RemoteAddr())
 	log := b.log.With("role", "receiver", "peer", peer)
 	// Comet's 20 s timeout runs from the connection, not from the last
 	// byte; it also bounds a wait for room in the in-flight budget.
@@ -30,16 +32,20 @@ func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 	raw, charge, err := readFrameCharged(rctx, c, nil, b.cfg.maxMessageSize, b.inflight)
 	defer b.inflight.release(charge)
 	if err != nil {
-		msg, level := describeReadError(err)
-		log.Log(ctx, level, "author connection ended without an event: "+msg)
+		end, level := connEnd(err)
+		b.rl.log(level, host, "no event", "author connection ended without an event: "+end.Error(), "role", "receiver", "addr", peer)
+		var fe *frameError
+		if errors.As(err, &fe) {
+			b.offend(c.RemoteAddr(), end.Error())
+		}
 		return
 	}
-	reply := b.judgeSubmission(raw, peer, log)
+	reply := b.judgeSubmission(raw, peer, host, log)
 	if reply == nil {
 		return
 	}
 	if err := writeMessage(c, reply.marshal(), b.cfg.writeTimeout); err != nil {
-		log.Warn("could not send reply to author", "reply", reply.role, "err", err)
+		b.rl.log(slog.LevelWarn, host, "reply failed", "could not send reply to author", "role", "receiver", "addr", peer, "reply", reply.role, "err", err)
 		return
 	}
 	log.Debug("sent "+reply.role, "ivorn", reply.origin)
@@ -56,13 +62,14 @@ func peerName(c net.Conn) string {
 
 // judgeSubmission runs the receiver's checks and admission on one message
 // and returns the reply to send: nil to close without one.
-func (b *broker) judgeSubmission(raw []byte, peer string, log *slog.Logger) *transport {
+func (b *broker) judgeSubmission(raw []byte, peer, host string, log *slog.Logger) *transport {
 	now := b.now()
 	doc, ivorn, rej := checkSubmission(raw)
 	ev := b.submissionEvent(raw, ivorn, peer, doc)
+	ev.host = host
 	if rej != nil && ivorn == "" {
 		b.admit(ev, rej, log)
-		log.Warn("refused a submission with no ivorn to answer; closing", "reason", rej.Error())
+		b.rl.log(slog.LevelWarn, host, "no ivorn", "refused a submission with no ivorn to answer; closing", "role", "receiver", "addr", peer)
 		return nil
 	}
 	switch v := b.admit(ev, rej, log); v.outcome {

@@ -151,6 +151,7 @@ func TestIdleConnectionsBounded(t *testing.T) {
 	}
 	cfg := receiveConfig(t)
 	cfg.maxConnections = 500
+	cfg.maxConnectionsPerHost = 1 << 20 // this tests the listener's cap
 	tb := startBroker(t, cfg)
 	runtime.GC()
 	var before runtime.MemStats
@@ -169,7 +170,7 @@ func TestIdleConnectionsBounded(t *testing.T) {
 		conns = append(conns, c)
 	}
 	waitFor(t, "the limit reached", func() bool { return len(tb.receivers[0].sem) == 500 })
-	waitFor(t, "connections beyond the limit refused", func() bool { return tb.m.rejected.get("connection-limit") >= int64(flood-600) })
+	waitFor(t, "connections beyond the limit refused", func() bool { return tb.m.connRefused.get("connection-limit") >= int64(flood-600) })
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)

@@ -41,6 +41,11 @@ func newUpstream(b *broker, addr string) *upstream {
 	return &upstream{b: b, addr: addr, state: "connecting", log: b.log.With("role", "subscriber", "remote", addr)}
 }
 
+// limited logs a line the upstream caused, rate-limited per reason.
+func (u *upstream) limited(level slog.Level, reason, msg string, args ...any) {
+	u.b.rl.log(level, u.addr, reason, msg, append([]any{"role", "subscriber", "remote", u.addr}, args...)...)
+}
+
 func (u *upstream) setState(s string) {
 	u.mu.Lock()
 	u.state, u.since = s, u.b.now()
@@ -167,7 +172,7 @@ func (u *upstream) handleMessage(raw []byte) (reply *transport, alive bool) {
 	b := u.b
 	ri, err := scanRoot(raw)
 	if err != nil {
-		u.log.Warn("unparsable message from upstream", "err", err)
+		u.limited(slog.LevelWarn, "unparsable", "unparsable message from upstream", "err", err)
 		return nil, false
 	}
 	switch {
@@ -176,7 +181,7 @@ func (u *upstream) handleMessage(raw []byte) (reply *transport, alive bool) {
 	case ri.role == "iamalive" || ri.role == "authenticate":
 		tr, err := parseTransport(raw)
 		if err != nil {
-			u.log.Warn("unreadable message from upstream", "message", ri.role, "err", err)
+			u.limited(slog.LevelWarn, "unreadable", "unreadable message from upstream", "message", rateTruncate(ri.role, 64), "err", rateTruncate(err.Error(), 256))
 			return nil, false
 		}
 		u.noteSoftware(tr)
@@ -185,10 +190,10 @@ func (u *upstream) handleMessage(raw []byte) (reply *transport, alive bool) {
 		}
 		return newAuthenticateResponse(tr.origin, b.cfg.localIVO, b.purpose, b.cfg.filters, b.now()), true
 	case ri.role == "ack" || ri.role == "nak":
-		u.log.Warn("incomprehensible message from upstream", "message", ri.role)
+		u.limited(slog.LevelWarn, "incomprehensible", "incomprehensible message from upstream", "message", ri.role)
 		return nil, true
 	}
-	u.log.Warn("message with an unknown role from upstream", "message", ri.role)
+	u.limited(slog.LevelWarn, "unknown role", "message with an unknown role from upstream", "message", rateTruncate(ri.role, 64))
 	return nil, false
 }
 
@@ -202,7 +207,7 @@ func (u *upstream) noteSoftware(tr *transport) {
 	u.software = sw
 	u.mu.Unlock()
 	if changed {
-		u.log.Info("upstream broker identified itself", "software", sw)
+		u.limited(slog.LevelInfo, "identified", "upstream broker identified itself", "software", rateTruncate(sw, 200))
 	}
 }
 
@@ -239,6 +244,7 @@ func (u *upstream) handleEvent(raw []byte, ri rootInfo) *transport {
 	u.received.Add(1)
 	now := b.now()
 	ev := newEvent(raw, ri, sourceUpstream, u.addr, now)
+	ev.host = u.addr
 	b.m.parses.Add(1)
 	doc, pre := checkUpstreamEvent(raw, ri)
 	ev.doc = doc

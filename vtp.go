@@ -399,6 +399,7 @@ var (
 	errWriteFailed   = errors.New("write failed")
 	errMidMessageEOF = errors.New("peer closed the connection in the middle of a message")
 	errFilterBudget  = errors.New("filters over budget")
+	errGarbage       = errors.New("repeated garbage")
 )
 
 // connEnd classifies a read failure: the error to report (one of the
