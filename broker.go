@@ -332,6 +332,10 @@ func (b *broker) status() brokerStatus {
 		st.Peers = append(st.Peers, u.status())
 	}
 	st.EventDB = eventDBStatus{Dir: b.cfg.eventDB, Entries: b.db.len(), SizeBytes: b.db.sizeBytes()}
+	if b.hq != nil {
+		st.Handlers = b.hq.status()
+	}
+	st.InflightBytes, st.InflightWaits = b.inflight.inUse(), b.inflight.waits.Load()
 	return st
 }
 

@@ -550,6 +550,26 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	p.family("comet_handler_queue_overflows_total", "counter", "Events not handled because the handler queue was full.")
 	p.sample("comet_handler_queue_overflows_total", "", "", float64(m.handlerOverflows.Load()))
 
+	depth, qbytes, laneOver := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	for _, h := range st.Handlers {
+		depth[h.Name], qbytes[h.Name], laneOver[h.Name] = float64(h.Queued), float64(h.Bytes), float64(h.Overflows)
+	}
+	p.family("comet_handler_queue_depth", "gauge", "Events waiting for each handler.")
+	p.labelled("comet_handler_queue_depth", "handler", depth)
+	p.family("comet_handler_queue_bytes", "gauge", "Bytes of the events waiting for each handler.")
+	p.labelled("comet_handler_queue_bytes", "handler", qbytes)
+	p.family("comet_handler_overflows_total", "counter", "Events a handler skipped because its queue was full.")
+	p.labelled("comet_handler_overflows_total", "handler", laneOver)
+
+	p.family("comet_limit_hits_total", "counter", "Times a limit against untrusted peers was hit, by option.")
+	p.labelled("comet_limit_hits_total", "limit", counterValues(&m.limitHits))
+	p.family("comet_connections_refused_total", "counter", "Connections refused when accepted, by reason.")
+	p.labelled("comet_connections_refused_total", "reason", counterValues(&m.connRefused))
+	p.family("comet_inflight_bytes", "gauge", "Bytes of messages being read, parsed or judged (--max-inflight-bytes).")
+	p.sample("comet_inflight_bytes", "", "", float64(st.InflightBytes))
+	p.family("comet_inflight_waits_total", "counter", "Readers that waited for room in the in-flight budget.")
+	p.sample("comet_inflight_waits_total", "", "", float64(st.InflightWaits))
+
 	p.family("comet_signatures_total", "counter", "Signature verdicts of new events.")
 	p.labelled("comet_signatures_total", "verdict", counterValues(&m.signatures))
 

@@ -187,9 +187,10 @@ func TestMetricsScenario(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.series, v, tc.want)
 		}
 	}
-	// The scenario's 27 series, plus comet_goroutines and comet_go_heap_inuse_bytes.
-	if len(got) != 29 || got["comet_goroutines"] < 1 || got["comet_go_heap_inuse_bytes"] <= 0 {
-		t.Errorf("%d series, want 29:\n%s", len(got), body)
+	// The scenario's 27 series, plus comet_goroutines, comet_go_heap_inuse_bytes,
+	// comet_inflight_bytes and comet_inflight_waits_total.
+	if len(got) != 31 || got["comet_goroutines"] < 1 || got["comet_go_heap_inuse_bytes"] <= 0 {
+		t.Errorf("%d series, want 31:\n%s", len(got), body)
 	}
 }
 

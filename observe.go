@@ -80,6 +80,10 @@ type brokerStatus struct {
 	Listeners []listenerStatus `json:"listeners"`
 	Peers     []peerStatus     `json:"peers"` // subscribers and upstreams
 	EventDB   eventDBStatus    `json:"eventdb"`
+
+	Handlers      []handlerLaneStatus `json:"handlers,omitempty"`
+	InflightBytes int64               `json:"inflight_bytes"`
+	InflightWaits int64               `json:"inflight_waits"`
 }
 
 type listenerStatus struct {
