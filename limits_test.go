@@ -280,3 +280,102 @@ func TestUTF16CarriedIntact(t *testing.T) {
 		t.Errorf("UTF-16 root span %d..%d (%q) %v", ri.start, ri.end, ri.ivorn, err)
 	}
 }
+
+// TestPerHostConnectionLimit: --max-connections-per-host connections from
+// one address are served, the next is closed at once and counted as a
+// refused connection (not a rejected event); others' slots are untouched.
+func TestPerHostConnectionLimit(t *testing.T) {
+	cfg := receiveConfig(t)
+	cfg.maxConnectionsPerHost = 8
+	tb := startBroker(t, cfg)
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 8 {
+		c, err := net.Dial("tcp", tb.receiveAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	waitFor(t, "eight held", func() bool { return tb.receivers[0].perHost.count("127.0.0.1") == 8 })
+	c, err := net.Dial("tcp", tb.receiveAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the ninth connection was served")
+	}
+	if n := tb.m.connRefused.get("host-limit"); n != 1 {
+		t.Errorf("host-limit refusals %d, want 1", n)
+	}
+	if tb.m.rejected.get("host-limit") != 0 {
+		t.Error("a connection refusal counted as a rejected event")
+	}
+	// From another loopback address: its own cap.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	c2, err := d.Dial("tcp", tb.receiveAddr())
+	if err != nil {
+		t.Skipf("cannot dial from 127.0.0.2: %v", err)
+	}
+	defer c2.Close()
+	held[0].Close()
+	r := rawExchangeFrom(t, &d, tb.receiveAddr(), testEventBytes("perhost"))
+	if r == nil || r.role != "ack" {
+		t.Fatalf("another host: %+v", r)
+	}
+}
+
+// rawExchangeFrom is rawExchange through a dialer.
+func rawExchangeFrom(t *testing.T, d *net.Dialer, addr string, payload []byte) *transport {
+	t.Helper()
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := writeFrame(c, payload); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := readFrame(c, defaultMaxMessageSize)
+	if err != nil {
+		return nil
+	}
+	tr, _ := parseTransport(msg)
+	return tr
+}
+
+// TestGarbagePenaltyAndLogFlood: a host that keeps sending bad frames is
+// put in the penalty box after garbageStrikesMax of them (then refused at
+// accept), and its log lines are rate-limited with a count of the rest.
+func TestGarbagePenaltyAndLogFlood(t *testing.T) {
+	cfg := receiveConfig(t)
+	tb := startBroker(t, cfg)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
+	for range 200 {
+		c, err := d.Dial("tcp", tb.receiveAddr())
+		if err != nil {
+			t.Skipf("cannot dial from 127.0.0.3: %v", err)
+		}
+		c.Write([]byte{0, 0, 0, 0}) // a zero-length frame
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if tb.m.connRefused.get("penalty") == 0 {
+		t.Error("the host was never refused for its garbage")
+	}
+	if n := strings.Count(tb.logs.String(), "author connection ended without an event"); n > peerLogBurst {
+		t.Errorf("%d lines about the bad frames, want at most %d", n, peerLogBurst)
+	}
+	// An honest host is unaffected.
+	if r := rawExchange(t, tb.receiveAddr(), testEventBytes("honest")); r == nil || r.role != "ack" {
+		t.Fatalf("honest author: %+v", r)
+	}
+}
