@@ -31,6 +31,7 @@ type broadcaster struct {
 	subs map[*subConn]struct{}
 
 	filtering atomic.Int32 // subscribers with filters installed
+	queued    atomic.Int64 // items in all the subscribers' queues
 }
 
 func newBroadcaster(b *broker, l *listener) *broadcaster {
@@ -95,7 +96,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.lastMsg.Store(s.since.UnixNano())
 	// VTP: the broker speaks first.
-	s.out.push(outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()})
+	s.enqueue(outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()})
 	bc.mu.Lock()
 	bc.subs[s] = struct{}{}
 	n := len(bc.subs)
@@ -109,6 +110,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	}()
 	s.drop(s.readLoop())
 	<-writerDone
+	bc.queued.Add(-int64(s.out.discard())) // what the writer left
 	reason := s.reason // the first cause: a full queue, a dead peer, ...
 	if s.filters.Swap(nil) != nil {
 		bc.filtering.Add(-1)
@@ -140,12 +142,28 @@ func (s *subConn) drop(reason error) {
 
 // enqueue offers an item without blocking; a full queue drops the subscriber.
 func (s *subConn) enqueue(it outItem) {
+	if s.bc.queued.Add(1) > maxQueuedItems {
+		// Every subscriber's queue slots together: the one that takes the
+		// broadcaster over is behind the others (queues are suffixes of
+		// one stream), so it goes.
+		s.bc.queued.Add(-1)
+		s.bc.b.m.limitHits.inc("subscriber-queues-total")
+		s.limited(slog.LevelWarn, "queues full", "subscriber queues hold too many events in all; dropping the subscriber that is behind", "queued", s.out.len())
+		s.drop(errQueueFull)
+		return
+	}
 	if !s.out.push(it) {
+		s.bc.queued.Add(-1)
 		s.bc.b.m.limitHits.inc("subscriber-queue")
-		s.log.Warn("subscriber is not keeping up; dropping it", "queued", s.out.limit, "queued_bytes_limit", s.out.limitBytes)
+		s.limited(slog.LevelWarn, "queue full", "subscriber is not keeping up; dropping it", "queued", s.out.limit, "queued_bytes_limit", s.out.limitBytes)
 		s.drop(errQueueFull)
 	}
 }
+
+// maxQueuedItems bounds the queue slots of all of a broadcaster's
+// subscribers together (each slot is 32 bytes, the events themselves being
+// shared): 256 Ki slots, 8 MiB.
+const maxQueuedItems = 256 << 10
 
 // writeLoop sends what is queued, in order: a batch at a time, with one
 // write call per batch, so a fast broker does not make one system call per
@@ -175,6 +193,7 @@ func (s *subConn) writeLoop() {
 			}
 		}
 		batch = s.out.take(batch[:0])
+		s.bc.queued.Add(-int64(len(batch)))
 		backlog = len(batch) > 1
 		bufs, hdrs = bufs[:0], hdrs[:0]
 		sentEvents := 0
@@ -259,6 +278,23 @@ func (q *sendQueue) push(it outItem) bool {
 	default:
 	}
 	return true
+}
+
+// len is the number of items queued.
+func (q *sendQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// discard drops what is queued and says how many items it held; later
+// pushes fail.
+func (q *sendQueue) discard() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.items)
+	q.items, q.bytes, q.limit = nil, 0, 0
+	return n
 }
 
 // take moves every queued item to dst.

@@ -379,3 +379,24 @@ func TestGarbagePenaltyAndLogFlood(t *testing.T) {
 		t.Fatalf("honest author: %+v", r)
 	}
 }
+
+// TestQueuedItemsAccounted: the broadcaster's count of queued items (its
+// bound on all queues together) returns to zero once subscribers are gone.
+func TestQueuedItemsAccounted(t *testing.T) {
+	tb := startBroker(t, receiveConfig(t))
+	var subs []*testSubscriber
+	for range 3 {
+		subs = append(subs, dialSubscriber(t, tb.broadcastAddr(), nil, func(s *testSubscriber) { s.noAck = true }))
+	}
+	waitFor(t, "subscribers", func() bool { return subscriberCount(tb.broker) == 3 })
+	for i := range 5 {
+		rawExchange(t, tb.receiveAddr(), testEventBytes("acct-"+string(rune('a'+i))))
+	}
+	for _, s := range subs {
+		s.conn.Close()
+	}
+	waitFor(t, "subscribers gone", func() bool { return subscriberCount(tb.broker) == 0 })
+	if n := tb.broadcasters[0].queued.Load(); n != 0 {
+		t.Errorf("queued items %d after every subscriber left, want 0", n)
+	}
+}
