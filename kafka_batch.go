@@ -83,7 +83,8 @@ var kafkaCRC32C = crc32.MakeTable(crc32.Castagnoli)
 // skipped. The CRC-32C is checked. Decompressed size is capped at
 // min(maxBatch, recordCount*(maxValue+512)) bytes. On the first bad batch
 // it stops and returns the records decoded so far, next = that batch's base
-// offset (or fetchOffset if that is greater), and err = *kafkaBatchError.
+// offset (or, if greater, fetchOffset or the offset after the last record
+// returned, so next never goes back), and err = *kafkaBatchError.
 func decodeKafkaBatches(data []byte, fetchOffset int64, maxValue, maxBatch int) (recs []kafkaRecord, next int64, err error) {
 	next = fetchOffset
 	floor := fetchOffset // the lowest offset still to be returned
@@ -91,7 +92,7 @@ func decodeKafkaBatches(data []byte, fetchOffset int64, maxValue, maxBatch int) 
 		base := int64(binary.BigEndian.Uint64(data))
 		blen := int64(int32(binary.BigEndian.Uint32(data[8:])))
 		if blen < 0 {
-			return recs, max(base, fetchOffset), &kafkaBatchError{base: base, last: base, reason: fmt.Sprintf("negative batch length %d", blen)}
+			return recs, max(base, floor), &kafkaBatchError{base: base, last: base, reason: fmt.Sprintf("negative batch length %d", blen)}
 		}
 		if blen > int64(len(data)-kafkaBatchLenOffset) {
 			break // a partial batch at the end
@@ -104,21 +105,25 @@ func decodeKafkaBatches(data []byte, fetchOffset int64, maxValue, maxBatch int) 
 			if len(batch) > 16 && batch[16] != 2 {
 				e.reason = fmt.Sprintf("unsupported magic %d", int8(batch[16]))
 			}
-			return recs, max(base, fetchOffset), e
+			return recs, max(base, floor), e
 		}
-		last := base + int64(int32(binary.BigEndian.Uint32(batch[23:])))
+		lastDelta := int64(int32(binary.BigEndian.Uint32(batch[23:])))
+		last := base
+		if base <= math.MaxInt64-1-lastDelta {
+			last = base + max(lastDelta, 0)
+		}
 		bad := func(tooLarge bool, format string, a ...any) error {
 			return &kafkaBatchError{base: base, last: last, tooLarge: tooLarge, reason: fmt.Sprintf(format, a...)}
 		}
 		if m := int8(batch[16]); m != 2 {
-			return recs, max(base, fetchOffset), bad(false, "unsupported magic %d", m)
+			return recs, max(base, floor), bad(false, "unsupported magic %d", m)
 		}
 		if got, want := crc32.Checksum(batch[kafkaBatchCRCStart:], kafkaCRC32C), binary.BigEndian.Uint32(batch[17:]); got != want {
-			return recs, max(base, fetchOffset), bad(false, "crc %#08x, header says %#08x", got, want)
+			return recs, max(base, floor), bad(false, "crc %#08x, header says %#08x", got, want)
 		}
 		attrs := binary.BigEndian.Uint16(batch[21:])
-		if last < base {
-			return recs, max(base, fetchOffset), bad(false, "negative last offset delta")
+		if lastDelta < 0 || last-base != lastDelta {
+			return recs, max(base, floor), bad(false, "last offset delta %d from base %d", lastDelta, base)
 		}
 		if attrs&kafkaAttrControl != 0 || last < floor {
 			next = max(next, last+1)
@@ -130,7 +135,7 @@ func decodeKafkaBatches(data []byte, fetchOffset int64, maxValue, maxBatch int) 
 			if errors.Is(err, errKafkaTooLarge) {
 				tl = true
 			}
-			return recs, max(base, fetchOffset), bad(tl, "%v", err)
+			return recs, max(base, floor), bad(tl, "%v", err)
 		}
 		for _, r := range out {
 			recs = append(recs, r)
