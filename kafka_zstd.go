@@ -17,7 +17,15 @@
 // top. Several concatenated frames and skippable frames decode, as
 // internal/zstd reads frames until its input ends.
 //
-// Binary-size cost: MEASURE-ME
+// Binary-size cost, measured on go1.26.8 with CGO_ENABLED=0 GOOS=linux
+// GOARCH=arm GOARM=6 go build -trimpath -ldflags='-s -w', on a throwaway
+// copy of the repository in /tmp with one extra file whose init calls
+// kafkaDecompress (until the Kafka client calls it, the linker drops all of
+// this): the comet binary is 5,505,186 bytes without the Kafka codecs,
+// still 5,505,186 with gzip, snappy and lz4 (56 KB of sections, absorbed by
+// alignment), and 5,701,794 with zstd as well. So zstd through debug/elf
+// costs 196,608 bytes of file (181 KB of section contents: internal/zstd
+// about 48 KB of code, debug/elf about 22 KB of code plus its tables), 3.6 %.
 package main
 
 import (
