@@ -396,3 +396,29 @@ func TestKafkaReadAllChunks(t *testing.T) {
 		t.Errorf("empty: %q %v", got, err)
 	}
 }
+
+// TestKafkaZstdWindowPatch: a frame from the zstd CLI reading stdin
+// declares a 2 MiB window whatever its size; the scan patches it down to
+// what the frame can produce, and the frame still decodes exactly.
+func TestKafkaZstdWindowPatch(t *testing.T) {
+	ps := kafkaTestPayloads(t)
+	src := kafkaTestFile(t, "big.zst")
+	patch, _, err := kafkaZstdScan(src, 64<<20)
+	if err != nil || len(patch) != 1 || patch[0].at != 5 {
+		t.Fatalf("patches %v, %v", patch, err)
+	}
+	from, to := kafkaZstdWindow(src[5]), kafkaZstdWindow(patch[0].b)
+	t.Logf("window %d patched to %d", from, to)
+	if to >= from || to < uint64(len(ps["big"])) {
+		t.Errorf("window %d patched to %d", from, to)
+	}
+	got, err := kafkaDecompress(kafkaCodecZstd, src, 64<<20)
+	if err != nil || !bytes.Equal(got, ps["big"]) {
+		t.Errorf("%d bytes, %v", len(got), err)
+	}
+	for _, w := range []uint64{1 << 10, 1<<10 + 1, 100000, 128 << 10, 8 << 20} {
+		if d := kafkaZstdDescriptor(w); kafkaZstdWindow(d) < w || (d > 0 && kafkaZstdWindow(d-1) >= w) {
+			t.Errorf("descriptor for %d: %d (%d)", w, d, kafkaZstdWindow(d))
+		}
+	}
+}

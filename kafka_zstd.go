@@ -146,11 +146,13 @@ type kafkaZstdPatch struct {
 // kafkaZstdScan walks the frames of src (RFC 8878 3.1) by their headers
 // and block headers, without decoding, for two things internal/zstd does
 // not do. Its window buffer is allocated at the size a frame declares (up
-// to 8 MiB) before any block is read, so a window larger than
-// max(limit, 128 KiB) is patched down to that (a back reference can never
-// reach further than the output, which may not pass limit; 128 KiB keeps
-// every legal block size legal). And a declared content size over the
-// limit is too large at once. It returns the patches and the sum of the
+// to 8 MiB) before any block is read, so the window descriptor is patched
+// down to the least of the declared window, the limit and an upper bound
+// of the frame's output from its block headers, but not below
+// min(declared, 128 KiB). A back reference never reaches further than the
+// output so far, which passes neither bound, and 128 KiB keeps every legal
+// block size legal. And a declared content size over the limit is too
+// large at once. It returns the patches and the sum of the
 // declared content sizes (a size hint). A walk that meets something it
 // does not understand stops quietly: the decoder reports the error.
 func kafkaZstdScan(src []byte, limit int) ([]kafkaZstdPatch, int, error) {
@@ -175,10 +177,9 @@ func kafkaZstdScan(src []byte, limit int) ([]kafkaZstdPatch, int, error) {
 		fhd := src[p+4]
 		single := fhd&0x20 != 0
 		q := p + 5
+		wd := -1 // where the window descriptor is
 		if !single {
-			if w := kafkaZstdWindow(src[q]); w > maxW {
-				patch = append(patch, kafkaZstdPatch{q, kafkaZstdDescriptor(maxW)})
-			}
+			wd = q
 			q++
 		}
 		q += [4]int{0, 1, 2, 4}[fhd&3]
@@ -203,6 +204,10 @@ func kafkaZstdScan(src []byte, limit int) ([]kafkaZstdPatch, int, error) {
 			total += v
 		}
 		q += n
+		// An upper bound of the frame's output, from its block headers:
+		// a raw or RLE block gives its size, a compressed block at most
+		// 128 KiB.
+		bound := uint64(0)
 		for { // blocks
 			if q+3 > len(src) {
 				return patch, int(total), nil
@@ -210,10 +215,15 @@ func kafkaZstdScan(src []byte, limit int) ([]kafkaZstdPatch, int, error) {
 			h := uint32(src[q]) | uint32(src[q+1])<<8 | uint32(src[q+2])<<16
 			q += 3
 			switch size := int(h >> 3); h >> 1 & 3 {
-			case 0, 2: // raw, compressed
+			case 0: // raw
 				q += size
+				bound += uint64(size)
 			case 1: // RLE
 				q++
+				bound += uint64(size)
+			case 2: // compressed
+				q += size
+				bound += 128 << 10
 			default:
 				return patch, int(total), nil
 			}
@@ -222,6 +232,12 @@ func kafkaZstdScan(src []byte, limit int) ([]kafkaZstdPatch, int, error) {
 			}
 			if h&1 != 0 {
 				break
+			}
+		}
+		if wd >= 0 {
+			w := kafkaZstdWindow(src[wd])
+			if want := max(min(w, maxW, bound), min(w, 128<<10)); want < w {
+				patch = append(patch, kafkaZstdPatch{wd, kafkaZstdDescriptor(want)})
 			}
 		}
 		if fhd&0x04 != 0 {
