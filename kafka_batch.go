@@ -131,11 +131,7 @@ func decodeKafkaBatches(data []byte, fetchOffset int64, maxValue, maxBatch int) 
 		}
 		out, err := kafkaBatchRecords(batch, base, last, attrs, floor, maxValue, maxBatch)
 		if err != nil {
-			var tl bool
-			if errors.Is(err, errKafkaTooLarge) {
-				tl = true
-			}
-			return recs, max(base, floor), bad(tl, "%v", err)
+			return recs, max(base, floor), bad(errors.Is(err, errKafkaTooLarge), "%v", err)
 		}
 		for _, r := range out {
 			recs = append(recs, r)
