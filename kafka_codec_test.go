@@ -237,6 +237,11 @@ func TestKafkaBombs(t *testing.T) {
 	kafkaBomb(t, "gzip 1 GiB", kafkaCodecGzip, bytes.Repeat(kafkaTestFile(t, "zeros16m.gz"), 64), limit, 2*limit+256<<10)
 	// lz4: 256 frames of 4 MiB of zeros.
 	kafkaBomb(t, "lz4 1 GiB", kafkaCodecLZ4, bytes.Repeat(kafkaTestFile(t, "zeros4m.lz4"), 256), limit, 2*limit+64<<10)
+	// lz4 that really decodes up to the limit: ten linked-block frames
+	// of the 300 kB corpus (the content size of each is within the limit).
+	kafkaBomb(t, "lz4 10 x 300 kB", kafkaCodecLZ4, bytes.Repeat(kafkaTestFile(t, "big.B4D.lz4"), 10), limit, 2*limit+64<<10)
+	kafkaBomb(t, "lz4 10 x 300 kB, pierrec", kafkaCodecLZ4, bytes.Repeat(kafkaTestFile(t, "big.lz4"), 10), limit, 2*limit+64<<10)
+	kafkaBomb(t, "zstd 10 x 300 kB", kafkaCodecZstd, bytes.Repeat(kafkaTestFile(t, "big.zst"), 10), limit, 2*limit+1<<20)
 	// zstd: one frame of 1 GiB of zeros, straight from the zstd CLI. On
 	// top of the output, internal/zstd holds its window (2 MiB for this
 	// frame, 8 MiB at most) and block buffers.
