@@ -6,12 +6,15 @@
 //
 // Invariants: decoding is bounded. Every decoder stops as soon as its output
 // would pass the caller's limit and fails with an error wrapping
-// errKafkaTooLarge, having held at most limit plus a small constant (a read
-// chunk, or for zstd the decoder's window, at most 8 MiB) of output; hints
-// taken from the input (gzip ISIZE, lz4 content size, zstd frame content
-// size, snappy length) are believed only up to the limit and to what the
-// input's size can justify. Corrupt input gives a descriptive error, never a
-// panic. Work is linear in input plus output size.
+// errKafkaTooLarge. Output buffers cost at most limit+1 bytes for gzip and
+// zstd (read in chunks, kafkaReadAll) and under 2*(limit+1) in all for
+// snappy and lz4 (kafkaGrow), plus the decoder's own state: flate's
+// window, or for zstd a window of at most max(limit, 128 KiB) and 8 MiB
+// and its block buffers. Hints taken from the input (gzip ISIZE, lz4
+// content size, zstd frame content size, snappy length) are believed only
+// up to the limit and to what the input's size can justify. Corrupt input
+// gives a descriptive error wrapping errKafkaCorrupt (or the gzip
+// package's), never a panic. Work is linear in input plus output size.
 package main
 
 import (

@@ -8,8 +8,11 @@
 // Invariants: every checksum the frame declares is verified (the header
 // byte, each block's and the content's); a block may not be larger than the
 // frame's block maximum in either form; a block's output may not pass the
-// block maximum, the room under the limit, or what its input can encode
-// (255 bytes per byte, plus a constant), which bounds each allocation; a
+// block maximum (corrupt) or the room under the limit (too large), checked
+// before each literal run or match is written, so a long match is refused
+// before it is allocated; output grows by kafkaGrow, so all buffers
+// together stay under 2*(limit+1); a declared content size is believed
+// only up to the limit and 255 bytes per input byte; a
 // match offset must be non-zero and reach only into the frame's output
 // (linked blocks, the default, see all earlier output of the frame;
 // independent blocks only their own). Dictionaries (FLG bit 0) are refused,

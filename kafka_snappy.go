@@ -6,8 +6,10 @@
 // block.
 //
 // Invariants: a block's declared length (its leading uvarint) is checked
-// against the room left under the limit before anything is allocated, the
-// output is allocated once per block at exactly that length, every literal
+// against the room left under the limit, and against what the block's
+// bytes could encode (64 per byte), before anything is allocated; a lone
+// raw block is allocated once at exactly its length (xerial blocks grow
+// one buffer, see kafkaGrow); every literal
 // and copy is checked against the input left and the output written so far
 // (offset 0 and offsets before the block start are corrupt), and a block
 // must produce exactly its declared length.
