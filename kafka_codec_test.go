@@ -427,3 +427,32 @@ func TestKafkaZstdWindowPatch(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaZstdManyFrames: 50,000 tiny frames, each declaring a window
+// to be patched, decode in linear time (the patches are searched, not
+// scanned on every read).
+func TestKafkaZstdManyFrames(t *testing.T) {
+	// A frame with a window descriptor of 8 MiB (0x58), no checksum, one
+	// empty raw last block.
+	frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58, 0x01, 0x00, 0x00}
+	src := bytes.Repeat(frame, 50000)
+	patch, _, err := kafkaZstdScan(src, 1<<20)
+	if err != nil || len(patch) != 50000 {
+		t.Fatalf("%d patches, %v", len(patch), err)
+	}
+	start := time.Now()
+	out, err := kafkaDecompress(kafkaCodecZstd, src, 1<<20)
+	if err != nil || len(out) != 0 {
+		t.Fatalf("%d bytes, %v", len(out), err)
+	}
+	t.Logf("50000 frames in %v", time.Since(start))
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v", d)
+	}
+	// And with content: an RLE block of 100 'a' per frame.
+	rle := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58, 0x23, 0x03, 0x00, 'a'}
+	out, err = kafkaDecompress(kafkaCodecZstd, bytes.Repeat(rle, 1000), 1<<20)
+	if err != nil || !bytes.Equal(out, bytes.Repeat([]byte("a"), 100*1000)) {
+		t.Errorf("RLE frames: %d bytes, %v", len(out), err)
+	}
+}

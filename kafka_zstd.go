@@ -29,11 +29,13 @@
 package main
 
 import (
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // kafkaZstdELFPrefix is the part of the synthetic ELF file before the zstd
@@ -75,7 +77,7 @@ func kafkaELFPrefix(n int, chSize uint64) []byte {
 }
 
 // kafkaCatReaderAt reads a followed by b as one file, without copying,
-// with single bytes of b replaced as patch says.
+// with single bytes of b replaced as patch (sorted by position) says.
 type kafkaCatReaderAt struct {
 	a, b  []byte
 	patch []kafkaZstdPatch
@@ -93,10 +95,12 @@ func (c *kafkaCatReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		boff := off + int64(n) - int64(len(c.a))
 		if boff < int64(len(c.b)) {
 			m := copy(p[n:], c.b[boff:])
-			for _, pt := range c.patch {
-				if i := int64(pt.at) - boff; i >= 0 && i < int64(m) {
-					p[n+int(i)] = pt.b
-				}
+			// Patches are in increasing order of position.
+			i, _ := slices.BinarySearchFunc(c.patch, boff, func(pt kafkaZstdPatch, at int64) int {
+				return cmp.Compare(int64(pt.at), at)
+			})
+			for ; i < len(c.patch) && int64(c.patch[i].at) < boff+int64(m); i++ {
+				p[n+int(int64(c.patch[i].at)-boff)] = c.patch[i].b
 			}
 			n += m
 		}
