@@ -1,0 +1,102 @@
+package main
+
+// xmltree_bench_test.go measures parsing per input byte over the median event
+// and the adversarial shapes of xmltree_cost_test.go (xmltreeShapes), about
+// 1 MiB each: time, bytes allocated, and bytes the tree keeps alive.
+//
+//	go test -run XXX -bench 'ParseShape|TokenLoopShape' -benchtime 5x .
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"runtime"
+	"testing"
+)
+
+const xmltreeBenchSize = 1 << 20
+
+// xmltreeRetained returns the heap bytes a parsed tree of raw keeps alive
+// (measured after a collection, raw itself excluded), and the tree's own
+// estimate of them.
+func xmltreeRetained(tb testing.TB, raw []byte) (measured, estimate int) {
+	tb.Helper()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	doc, err := parseDocument(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	measured = int(after.HeapAlloc) - int(before.HeapAlloc)
+	estimate = xmltreeSizeOf(doc)
+	runtime.KeepAlive(doc)
+	return measured, estimate
+}
+
+func BenchmarkParseShape(b *testing.B) {
+	for _, sh := range xmltreeShapes {
+		raw := sh.build(xmltreeBenchSize)
+		if sh.name == "median" {
+			raw = medianEvent(b)
+		}
+		b.Run(sh.name, func(b *testing.B) {
+			retained, estimate := xmltreeRetained(b, raw)
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := parseDocument(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&m1)
+			n := float64(b.N) * float64(len(raw))
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/byte")
+			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/n, "alloc-B/byte")
+			b.ReportMetric(float64(retained)/float64(len(raw)), "retained-B/byte")
+			b.ReportMetric(float64(estimate)/float64(len(raw)), "sizeBytes/byte")
+		})
+	}
+}
+
+// BenchmarkTokenLoopShape is a bare encoding/xml loop over each shape, with
+// namespace translation (Token) and without (RawToken, which the tree
+// uses): it shows whether encoding/xml itself is linear on the shape.
+func BenchmarkTokenLoopShape(b *testing.B) {
+	for _, sh := range xmltreeShapes {
+		raw := sh.build(xmltreeBenchSize)
+		if sh.name == "median" {
+			raw = medianEvent(b)
+		}
+		for _, mode := range []string{"Token", "RawToken"} {
+			b.Run(sh.name+"/"+mode, func(b *testing.B) {
+				for b.Loop() {
+					xmltreeTokenLoop(b, raw, mode == "RawToken")
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(raw)), "ns/byte")
+			})
+		}
+	}
+}
+
+func xmltreeTokenLoop(tb testing.TB, raw []byte, rawTokens bool) {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	for {
+		var err error
+		if rawTokens {
+			_, err = d.RawToken()
+		} else {
+			_, err = d.Token()
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
