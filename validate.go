@@ -516,9 +516,6 @@ func lookupNS(n *node, prefix string) (string, bool) {
 	// At most maxXMLDepth ancestors, each searched in O(log) of its own
 	// declarations (xname.lookup): a constant bound per call.
 	for e := n; e != nil && e.kind == elementNode; e = e.parent {
-		if len(e.ns) == 0 {
-			continue
-		}
 		if d, ok := e.lookup(prefix); ok {
 			return d.uri, d.uri != "" || prefix == ""
 		}

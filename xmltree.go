@@ -66,10 +66,15 @@ type nsDecl struct {
 // An xname is never modified once a node refers to it.
 type xname struct {
 	space, prefix, local string
-	ns                   []nsDecl
-	// nsSorted is ns sorted by prefix, kept when ns is long so that
+	decl                 *nsScope // nil but on a declaring element
+}
+
+// nsScope holds the declarations made on one element.
+type nsScope struct {
+	ns []nsDecl // in source order
+	// sorted is ns sorted by prefix, kept when ns is long so that
 	// lookupNS stays logarithmic in the declarations of one element.
-	nsSorted []nsDecl
+	sorted []nsDecl
 }
 
 var xnameNone = &xname{}
@@ -78,18 +83,30 @@ var xnameNone = &xname{}
 // lookupNS searches a sorted copy instead of scanning.
 const nsSortedMin = 8
 
+// nsDecls returns the declarations made on the element, in source order.
+func (x *xname) nsDecls() []nsDecl {
+	if x.decl == nil {
+		return nil
+	}
+	return x.decl.ns
+}
+
 // lookup returns the declaration of prefix made on this element, if any.
 func (x *xname) lookup(prefix string) (nsDecl, bool) {
-	if x.nsSorted != nil {
-		i, ok := slices.BinarySearchFunc(x.nsSorted, prefix, func(d nsDecl, p string) int { return strings.Compare(d.prefix, p) })
+	if x.decl == nil {
+		return nsDecl{}, false
+	}
+	if s := x.decl.sorted; s != nil {
+		i, ok := slices.BinarySearchFunc(s, prefix, func(d nsDecl, p string) int { return strings.Compare(d.prefix, p) })
 		if ok {
-			return x.nsSorted[i], true
+			return s[i], true
 		}
 		return nsDecl{}, false
 	}
-	for i := len(x.ns) - 1; i >= 0; i-- {
-		if x.ns[i].prefix == prefix {
-			return x.ns[i], true
+	ns := x.decl.ns
+	for i := len(ns) - 1; i >= 0; i-- {
+		if ns[i].prefix == prefix {
+			return ns[i], true
 		}
 	}
 	return nsDecl{}, false
@@ -98,7 +115,7 @@ func (x *xname) lookup(prefix string) (nsDecl, bool) {
 // node is one node of a parsed document. Which fields are used depends on kind:
 //
 //	root:      firstChild..lastChild
-//	element:   space, prefix, local, ns (from xname), firstAttr, firstChild..lastChild
+//	element:   space, prefix, local, decl (from xname), firstAttr, firstChild..lastChild
 //	attribute: space, prefix, local, data (the value); siblings via next/prev
 //	text:      data (CDATA sections and adjacent character data merged)
 //	comment:   data
@@ -234,23 +251,30 @@ func (s *nodeSlab) alloc() *node {
 // in the declared encoding, XML 1.0 characters only), and libxml2's habit of
 // ending the document at a NUL byte that follows the root element.
 func parseDocument(raw []byte) (*document, error) {
+	doc, _, err := parseDocumentWork(raw)
+	return doc, err
+}
+
+// parseDocumentWork is parseDocument that also returns the parser's work
+// count (treeParser.work), which tests hold to a constant per input byte.
+func parseDocumentWork(raw []byte) (*document, int, error) {
 	doc := &document{raw: raw}
 	input, enc, err := decodeInput(raw)
 	if err != nil {
-		return nil, &xmlError{msg: err.Error()}
+		return nil, 0, &xmlError{msg: err.Error()}
 	}
 	doc.encoding = enc
 	if !isUTF16Prefix(raw) {
 		if input, err = toUTF8(input, enc); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	if input, err = checkXMLDecl(input); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	nul, err := checkChars(input)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if nul >= 0 {
 		input = input[:nul]
@@ -265,11 +289,11 @@ func parseDocument(raw []byte) (*document, error) {
 	if err := p.run(); err != nil {
 		if nul >= 0 {
 			// The NUL came before the end of the root element.
-			return nil, &xmlError{line: lineAt(input, nul), msg: "illegal character code U+0000"}
+			return nil, p.work, &xmlError{line: lineAt(input, nul), msg: "illegal character code U+0000"}
 		}
-		return nil, err
+		return nil, p.work, err
 	}
-	return doc, nil
+	return doc, p.work, nil
 }
 
 // isUTF16Prefix reports whether decodeInput reads raw as UTF-16.
@@ -506,9 +530,10 @@ const (
 
 // Approximate heap costs for document.sizeBytes.
 const (
-	nodeBytes   = int(unsafe.Sizeof(node{}))
-	xnameBytes  = int(unsafe.Sizeof(xname{}))
-	nsDeclBytes = int(unsafe.Sizeof(nsDecl{}))
+	nodeBytes    = int(unsafe.Sizeof(node{}))
+	xnameBytes   = int(unsafe.Sizeof(xname{}))
+	nsDeclBytes  = int(unsafe.Sizeof(nsDecl{}))
+	nsScopeBytes = int(unsafe.Sizeof(nsScope{}))
 )
 
 // stringBytes is the heap an allocated string of n bytes occupies, size
@@ -756,6 +781,13 @@ func (p *treeParser) run() error {
 			}
 			var lastAttr *node
 			attrNodes = attrNodes[:0]
+			// The names of a long tag are distinct: they get one array
+			// rather than entries in the interning map.
+			var names []xname
+			if len(t.Attr) > attrScanMax {
+				names = make([]xname, 0, len(t.Attr)-ndecl)
+				p.size += cap(names) * xnameBytes
+			}
 			for _, a := range t.Attr {
 				if (a.Name.Space == "" && a.Name.Local == "xmlns") || a.Name.Space == "xmlns" {
 					continue
@@ -772,7 +804,13 @@ func (p *treeParser) run() error {
 					}
 					space = uri
 				}
-				an.xname = p.intern(a.Name.Space, a.Name.Local, space)
+				if names != nil {
+					names = append(names, xname{space: space, prefix: a.Name.Space, local: a.Name.Local})
+					an.xname = &names[len(names)-1]
+					p.size += stringBytes(len(a.Name.Space)) + stringBytes(len(a.Name.Local))
+				} else {
+					an.xname = p.intern(a.Name.Space, a.Name.Local, space)
+				}
 				an.data = a.Value
 				p.size += stringBytes(len(a.Value))
 				if space != "" {
@@ -877,15 +915,16 @@ func (p *treeParser) run() error {
 // declarations p.bindings[nb:].
 func (p *treeParser) declaring(name xml.Name, uri string, nb int) *xname {
 	bs := p.bindings[nb:]
-	x := &xname{space: uri, prefix: name.Space, local: name.Local, ns: make([]nsDecl, len(bs))}
-	p.size += xnameBytes + stringBytes(len(name.Space)) + stringBytes(len(name.Local)) + len(bs)*nsDeclBytes
+	sc := &nsScope{ns: make([]nsDecl, len(bs))}
+	x := &xname{space: uri, prefix: name.Space, local: name.Local, decl: sc}
+	p.size += xnameBytes + nsScopeBytes + stringBytes(len(name.Space)) + stringBytes(len(name.Local)) + len(bs)*nsDeclBytes
 	for i, b := range bs {
-		x.ns[i] = nsDecl{b.prefix, b.uri}
+		sc.ns[i] = nsDecl{b.prefix, b.uri}
 		p.size += stringBytes(len(b.prefix)) + stringBytes(len(b.uri))
 	}
 	if len(bs) >= nsSortedMin {
-		x.nsSorted = slices.Clone(x.ns)
-		slices.SortFunc(x.nsSorted, func(a, b nsDecl) int {
+		sc.sorted = slices.Clone(sc.ns)
+		slices.SortFunc(sc.sorted, func(a, b nsDecl) int {
 			p.work++
 			return strings.Compare(a.prefix, b.prefix)
 		})
@@ -927,6 +966,11 @@ func (p *treeParser) checkRepeats(attrs []xml.Attr, line int) error {
 // checkURIRepeats refuses two namespaced attributes with one local name
 // and one namespace URI, reporting the first repeat in source order.
 func (p *treeParser) checkURIRepeats(attrs []*node, line int) error {
+	// Under one prefix, checkRepeats has already found any repeat.
+	p.work += len(attrs)
+	if !slices.ContainsFunc(attrs, func(a *node) bool { return a.prefix != attrs[0].prefix }) {
+		return nil
+	}
 	i := -1
 	if len(attrs) <= attrScanMax {
 	scan:

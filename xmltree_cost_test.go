@@ -7,7 +7,11 @@ package main
 
 import (
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"strings"
+	"testing"
+	"time"
 )
 
 // xmltreeShape builds a document of about size bytes.
@@ -93,4 +97,131 @@ var xmltreeShapes = []xmltreeShape{
 	}},
 }
 
-func xmltreeSizeOf(doc *document) int { return doc.sizeBytes() }
+
+// xmltreeWorkPerByteMax bounds treeParser.work per input byte, for any
+// input (FuzzParseCost): a token, a node and an attribute cost a few units,
+// a look-up at most nsScanMax, a tag of k attributes O(k log k) comparisons
+// over at least 4k bytes.
+const (
+	xmltreeWorkPerByteMax = 16
+	xmltreeWorkConst      = 256
+)
+
+func xmltreeBuild(sh xmltreeShape, size int, tb testing.TB) []byte {
+	if sh.name == "median" {
+		return medianEvent(tb)
+	}
+	return sh.build(size)
+}
+
+// TestParseCostLinear counts the parser's work on each shape at two sizes
+// eight times apart: a linear parser does about eight times the work, a
+// quadratic step would do 64 times; the bound, 24, allows for sorting
+// (n log n) and for the switch from pairwise comparison to sorting. Each
+// shape's work per byte also stays within 16 times the median event's (a
+// long tag costs about log2 k comparisons per attribute). Every shape must
+// parse.
+func TestParseCostLinear(t *testing.T) {
+	_, medWork, err := parseDocumentWork(medianEvent(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	medPerByte := float64(medWork) / float64(len(medianEvent(t)))
+	for _, sh := range xmltreeShapes[1:] {
+		small, large := sh.build(64<<10), sh.build(512<<10)
+		_, ws, err := parseDocumentWork(small)
+		if err != nil {
+			t.Fatalf("%s: %v", sh.name, err)
+		}
+		_, wl, err := parseDocumentWork(large)
+		if err != nil {
+			t.Fatalf("%s: %v", sh.name, err)
+		}
+		ratio := float64(wl) / float64(ws) * float64(len(small)) / float64(len(large)) * 8
+		perByte := float64(wl) / float64(len(large))
+		t.Logf("%-15s work/byte %.3f (median %.3f), 512K/64K %.2f", sh.name, perByte, medPerByte, ratio)
+		if ratio > 24 {
+			t.Errorf("%s: work grows %.1f times for 8 times the input", sh.name, ratio)
+		}
+		if perByte > 16*medPerByte {
+			t.Errorf("%s: %.2f work units per byte, more than 16 times the median event's %.3f", sh.name, perByte, medPerByte)
+		}
+		if wl > xmltreeWorkPerByteMax*len(large)+xmltreeWorkConst {
+			t.Errorf("%s: work %d over the bound for %d bytes", sh.name, wl, len(large))
+		}
+	}
+}
+
+// TestParseCostTime times checkSubmission (parse and validate) on each
+// shape at 64 KiB and 512 KiB against a bare encoding/xml RawToken loop
+// over the same bytes, which is linear: runs alternate, best of three, so a
+// busy machine slows both alike. A linear chain keeps its ratio to the loop
+// (growth about 1), a quadratic step multiplies it by about 8; the bound, 3,
+// leaves room for noise and for n log n sorting.
+func TestParseCostTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing")
+	}
+	// Collections would make the larger input pay for the smaller one's
+	// garbage, and at these sizes their timing is a step, not a slope.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	timed := func(f func()) time.Duration {
+		runtime.GC()
+		t0 := time.Now()
+		f()
+		return time.Since(t0)
+	}
+	// ratio is the best time of checkSubmission over the best time of the loop.
+	ratio := func(raw []byte) float64 {
+		var bestLoop, bestCheck time.Duration
+		for i := range 3 {
+			l := timed(func() { xmltreeTokenLoop(t, raw, true) })
+			c := timed(func() { checkSubmission(raw) })
+			if i == 0 || l < bestLoop {
+				bestLoop = l
+			}
+			if i == 0 || c < bestCheck {
+				bestCheck = c
+			}
+		}
+		return float64(bestCheck) / float64(bestLoop)
+	}
+	for _, sh := range xmltreeShapes[1:] {
+		rs, rl := ratio(sh.build(64<<10)), ratio(sh.build(512<<10))
+		t.Logf("%-15s time over token loop: 64K %.2f, 512K %.2f, growth %.2f", sh.name, rs, rl, rl/rs)
+		if rl/rs > 3 {
+			t.Errorf("%s: for 8 times the input, parse and validate take %.1f times longer relative to a token loop", sh.name, rl/rs)
+		}
+	}
+}
+
+// TestParseSizeBytes checks that document.sizeBytes is an honest estimate
+// of what the tree keeps alive: within 30% of the measured heap, for the
+// median event and every shape at 256 KiB.
+func TestParseSizeBytes(t *testing.T) {
+	for _, sh := range xmltreeShapes {
+		raw := xmltreeBuild(sh, 256<<10, t)
+		measured, estimate := xmltreeRetained(t, raw)
+		t.Logf("%-15s retained %.2f B/byte, sizeBytes %.2f B/byte", sh.name, float64(measured)/float64(len(raw)), float64(estimate)/float64(len(raw)))
+		if (float64(estimate) < 0.7*float64(measured) || float64(estimate) > 1.3*float64(measured)) {
+			t.Errorf("%s: sizeBytes %d, measured %d", sh.name, estimate, measured)
+		}
+	}
+}
+
+// FuzzParseCost: whatever the input, the parser's work stays within a
+// constant per byte, and a tree's sizeBytes is positive.
+func FuzzParseCost(f *testing.F) {
+	for _, sh := range xmltreeShapes[1:] {
+		f.Add(sh.build(1024))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		doc, work, err := parseDocumentWork(raw)
+		if work > xmltreeWorkPerByteMax*len(raw)+xmltreeWorkConst {
+			t.Fatalf("work %d for %d bytes", work, len(raw))
+		}
+		if err == nil && doc.sizeBytes() <= 0 {
+			t.Fatalf("sizeBytes %d", doc.sizeBytes())
+		}
+	})
+}

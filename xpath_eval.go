@@ -701,8 +701,9 @@ func (ev *xpEval) namespaceNodes(e *node) []*node {
 	var decls []nsDecl
 	var seen map[string]bool // prefixes collected, once there are many
 	for a := e; a != nil && a.kind == elementNode; a = a.parent {
-		ev.charge(1 + len(a.ns))
-		for _, d := range a.ns {
+		ns := a.nsDecls()
+		ev.charge(1 + len(ns))
+		for _, d := range ns {
 			if d.prefix == "xml" {
 				continue
 			}
