@@ -226,11 +226,15 @@ var errDoctype = errors.New("DOCTYPE not allowed")
 // nodeSlab hands out nodes from chunks so a document costs a few allocations.
 type nodeSlab struct {
 	chunk []node
+	total int // capacity of the chunks before this one
 }
 
-// next starts a new chunk and returns its capacity.
+// next starts a new chunk and returns its capacity: an eighth of the
+// nodes handed out so far (within bounds), so that at most about an eighth
+// of the slab is ever unused.
 func (s *nodeSlab) next() int {
-	n := min(max(2*cap(s.chunk), 32), 1024)
+	s.total += cap(s.chunk)
+	n := min(max(s.total/8, 32), 4096)
 	s.chunk = make([]node, 0, n)
 	return n
 }
@@ -280,11 +284,11 @@ func parseDocumentWork(raw []byte) (*document, int, error) {
 		input = input[:nul]
 	}
 	p := treeParser{doc: doc, input: input}
-	// Size the first chunk from the markup: tags and '=' undercount the
-	// nodes of real events by about a fifth, so one chunk usually holds
-	// the whole tree.
-	est := bytes.Count(input, []byte("<")) + bytes.Count(input, []byte("="))
-	p.slab.chunk = make([]node, 0, min(max(est+est/4+16, 32), 4096))
+	// Size the first chunk from the markup: start tags and '=' count the
+	// elements and attributes (text nodes come on top, in a smaller chunk),
+	// so the slab is rarely much larger than the tree.
+	est := bytes.Count(input, []byte("<")) - bytes.Count(input, []byte("</")) + bytes.Count(input, []byte("="))
+	p.slab.chunk = make([]node, 0, min(max(est+16, 32), 2048))
 	p.size += cap(p.slab.chunk) * nodeBytes
 	if err := p.run(); err != nil {
 		if nul >= 0 {
