@@ -10,11 +10,20 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 )
 
-const xmltreeBenchSize = 1 << 20
+// xmltreeBenchSize is the size of each shape: 1 MiB, or
+// XMLTREE_BENCH_SIZE bytes.
+var xmltreeBenchSize = func() int {
+	if n, err := strconv.Atoi(os.Getenv("XMLTREE_BENCH_SIZE")); err == nil && n > 0 {
+		return n
+	}
+	return 1 << 20
+}()
 
 // xmltreeRetained returns the heap bytes a parsed tree of raw keeps alive
 // (measured after a collection, raw itself excluded; a small document is

@@ -50,10 +50,9 @@ var xmltreeShapes = []xmltreeShape{
 	// names, attributes and xsi:type resolve the first-declared prefix.
 	{"xmlns-root", func(n int) []byte {
 		decls := xmltreeRepeat(n/2, xmltreeVOEventHead, ">\n<What>", func(i int) string { return fmt.Sprintf(" xmlns:p%x='urn:%x'", i, i) })
-		body := xmltreeRepeat(n-len(decls), string(decls), "</What></voe:VOEvent>", func(int) string {
+		return xmltreeRepeat(n, string(decls), "</What></voe:VOEvent>", func(int) string {
 			return `<Param xsi:type="voe:Param" name="x"/>`
 		})
-		return body
 	}},
 	// One declaration on each of many elements.
 	{"xmlns-spread", func(n int) []byte {
