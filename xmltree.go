@@ -69,12 +69,19 @@ type xname struct {
 	decl                 *nsScope // nil but on a declaring element
 }
 
-// nsScope holds the declarations made on one element.
+// nsScope holds the declarations made on one element, in source order.
+// When there are nsSortedMin or more, the same array holds after them a
+// copy sorted by prefix (ns[len(ns):2*len(ns)]), so that lookupNS stays
+// logarithmic in the declarations of one element.
 type nsScope struct {
-	ns []nsDecl // in source order
-	// sorted is ns sorted by prefix, kept when ns is long so that
-	// lookupNS stays logarithmic in the declarations of one element.
-	sorted []nsDecl
+	ns []nsDecl
+}
+
+func (sc *nsScope) sorted() []nsDecl {
+	if n := len(sc.ns); n >= nsSortedMin && cap(sc.ns) == 2*n {
+		return sc.ns[n : 2*n]
+	}
+	return nil
 }
 
 var xnameNone = &xname{}
@@ -96,7 +103,7 @@ func (x *xname) lookup(prefix string) (nsDecl, bool) {
 	if x.decl == nil {
 		return nsDecl{}, false
 	}
-	if s := x.decl.sorted; s != nil {
+	if s := x.decl.sorted(); s != nil {
 		i, ok := slices.BinarySearchFunc(s, prefix, func(d nsDecl, p string) int { return strings.Compare(d.prefix, p) })
 		if ok {
 			return s[i], true
@@ -919,20 +926,36 @@ func (p *treeParser) run() error {
 // declarations p.bindings[nb:].
 func (p *treeParser) declaring(name xml.Name, uri string, nb int) *xname {
 	bs := p.bindings[nb:]
-	sc := &nsScope{ns: make([]nsDecl, len(bs))}
-	x := &xname{space: uri, prefix: name.Space, local: name.Local, decl: sc}
-	p.size += xnameBytes + nsScopeBytes + stringBytes(len(name.Space)) + stringBytes(len(name.Local)) + len(bs)*nsDeclBytes
+	// One allocation for the usual single declaration.
+	type declaringName struct {
+		x   xname
+		sc  nsScope
+		one [1]nsDecl
+	}
+	dn := &declaringName{x: xname{space: uri, prefix: name.Space, local: name.Local}}
+	x, sc := &dn.x, &dn.sc
+	x.decl = sc
+	switch {
+	case len(bs) == 1:
+		sc.ns = dn.one[:]
+	case len(bs) < nsSortedMin:
+		sc.ns = make([]nsDecl, len(bs))
+		p.size += len(bs) * nsDeclBytes
+	default:
+		sc.ns = make([]nsDecl, len(bs), 2*len(bs))
+		p.size += 2 * len(bs) * nsDeclBytes
+	}
+	p.size += int(unsafe.Sizeof(*dn)) + stringBytes(len(name.Space)) + stringBytes(len(name.Local))
 	for i, b := range bs {
 		sc.ns[i] = nsDecl{b.prefix, b.uri}
 		p.size += stringBytes(len(b.prefix)) + stringBytes(len(b.uri))
 	}
 	if len(bs) >= nsSortedMin {
-		sc.sorted = slices.Clone(sc.ns)
-		slices.SortFunc(sc.sorted, func(a, b nsDecl) int {
+		sorted := append(sc.ns[len(bs):], sc.ns...)
+		slices.SortFunc(sorted, func(a, b nsDecl) int {
 			p.work++
 			return strings.Compare(a.prefix, b.prefix)
 		})
-		p.size += len(bs) * nsDeclBytes
 	}
 	return x
 }

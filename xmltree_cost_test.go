@@ -96,7 +96,6 @@ var xmltreeShapes = []xmltreeShape{
 	}},
 }
 
-
 // xmltreeWorkPerByteMax bounds treeParser.work per input byte, for any
 // input (FuzzParseCost): a token, a node and an attribute cost a few units,
 // a look-up at most nsScanMax, a tag of k attributes O(k log k) comparisons
@@ -202,7 +201,7 @@ func TestParseSizeBytes(t *testing.T) {
 		raw := xmltreeBuild(sh, 256<<10, t)
 		measured, estimate := xmltreeRetained(t, raw)
 		t.Logf("%-15s retained %.2f B/byte, sizeBytes %.2f B/byte", sh.name, float64(measured)/float64(len(raw)), float64(estimate)/float64(len(raw)))
-		if (float64(estimate) < 0.7*float64(measured) || float64(estimate) > 1.3*float64(measured)) {
+		if float64(estimate) < 0.7*float64(measured) || float64(estimate) > 1.3*float64(measured) {
 			t.Errorf("%s: sizeBytes %d, measured %d", sh.name, estimate, measured)
 		}
 	}
@@ -223,4 +222,68 @@ func FuzzParseCost(f *testing.F) {
 			t.Fatalf("sizeBytes %d", doc.sizeBytes())
 		}
 	})
+}
+
+// TestParseManyDeclarations checks the paths that only long declaration
+// lists and long tags take: the sorted per-element look-up (lookupNS), the
+// indexed scope (shadowing and its undoing), the sorted repeat checks, and
+// the namespace axis's de-duplication.
+func TestParseManyDeclarations(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`<r xmlns="urn:d"`)
+	for i := range 40 {
+		fmt.Fprintf(&b, " xmlns:p%d='urn:%d'", i, i)
+	}
+	b.WriteString(`><c xmlns:p3='urn:shadow'`)
+	for i := range 20 {
+		fmt.Fprintf(&b, " p%d:a='%d' a%d=''", i, i, i)
+	}
+	b.WriteString(`><p3:e/></c><p3:f/></r>`)
+	doc, err := parseDocument([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := doc.elem.firstChild
+	e, f := c.firstChild, c.next
+	if e.space != "urn:shadow" || f.space != "urn:3" || doc.elem.space != "urn:d" {
+		t.Errorf("spaces: e %q f %q r %q", e.space, f.space, doc.elem.space)
+	}
+	for _, tc := range []struct {
+		n           *node
+		prefix, uri string
+	}{{e, "p3", "urn:shadow"}, {f, "p3", "urn:3"}, {e, "p39", "urn:39"}, {e, "p0", "urn:0"}, {e, "", "urn:d"}} {
+		if uri, ok := lookupNS(tc.n, tc.prefix); !ok || uri != tc.uri {
+			t.Errorf("lookupNS(%s, %q) = %q %v, want %q", tc.n.local, tc.prefix, uri, ok, tc.uri)
+		}
+	}
+	if _, ok := lookupNS(e, "p40"); ok {
+		t.Error("lookupNS found an undeclared prefix")
+	}
+	if a := c.firstAttr.next.next; a.space != "urn:1" || a.local != "a" || a.data != "1" {
+		t.Errorf("third attribute of c: %q %q %q", a.space, a.local, a.data)
+	}
+	x, err := compileXPath("count(//*[local-name()='e']/namespace::*)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := x.eval(doc); err != nil || v.num != 42 { // xml, the default, p0..p39
+		t.Errorf("namespace nodes of e: %v %v", v.num, err)
+	}
+	for _, tc := range []struct{ name, tag, want string }{
+		{"repeat in a long tag", `<r` + strings.Repeat(" a=''", 1) + xmltreeAttrs(20) + ` a=''/>`, "attribute a redefined"},
+		{"first repeat reported", `<r` + xmltreeAttrs(20) + ` b='' x5='' b=''/>`, "attribute x5 redefined"},
+		{"prefixes of one URI", `<r xmlns:p='u' xmlns:q='u'` + xmltreeAttrs(20) + ` p:z='' q:y='' q:z=''/>`, "attribute q:z redefined"},
+	} {
+		if _, err := parseDocument([]byte(tc.tag)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func xmltreeAttrs(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " x%d=''", i)
+	}
+	return b.String()
 }
