@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -291,6 +292,8 @@ func parseDocumentWork(raw []byte) (*document, int, error) {
 		input = input[:nul]
 	}
 	p := treeParser{doc: doc, input: input}
+	p.reuse()
+	defer p.release()
 	// Size the first chunk from the markup: start tags and '=' count the
 	// elements and attributes (text nodes come on top, in a smaller chunk),
 	// so the slab is rarely much larger than the tree.
@@ -525,6 +528,41 @@ type treeParser struct {
 	size int
 }
 
+// parserScratch is what a parse needs only while it runs, kept for the
+// next parse (unless it grew large) so that a document costs fewer
+// allocations. Nothing in it outlives the parse that used it.
+type parserScratch struct {
+	names    map[xnameKey]*xname
+	texts    map[string]string
+	bindings []nsBinding
+	scratch  []int32
+	text     []byte
+}
+
+var parserScratchPool = sync.Pool{New: func() any {
+	return &parserScratch{names: make(map[xnameKey]*xname, 64), texts: make(map[string]string, 8)}
+}}
+
+// parserScratchMax bounds the entries a pooled map may hold: clearing a map
+// costs its capacity, so one grown by a large document is dropped.
+const parserScratchMax = 512
+
+func (p *treeParser) reuse() {
+	sc := parserScratchPool.Get().(*parserScratch)
+	p.names, p.texts, p.bindings, p.scratch, p.text = sc.names, sc.texts, sc.bindings[:0], sc.scratch[:0], sc.text[:0]
+}
+
+func (p *treeParser) release() {
+	if len(p.names) > parserScratchMax || len(p.texts) > parserScratchMax || cap(p.text) > 64<<10 ||
+		cap(p.bindings) > parserScratchMax || cap(p.scratch) > parserScratchMax {
+		return
+	}
+	clear(p.names)
+	clear(p.texts)
+	parserScratchPool.Put(&parserScratch{p.names, p.texts, p.bindings[:0], p.scratch[:0], p.text[:0]})
+	p.names, p.texts = nil, nil
+}
+
 type nsBinding struct {
 	prefix, uri string
 	shadow      int32 // index of the binding of the same prefix this one hides, or -1 (with nsIndex only)
@@ -695,7 +733,6 @@ func (p *treeParser) run() error {
 	d.Strict = true
 	// parseDocument has already converted the input to UTF-8.
 	d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
-	p.names = make(map[xnameKey]*xname, 32)
 	p.size += int(unsafe.Sizeof(document{}))
 	root, _ := p.newNode(rootNode, nil, 1)
 	p.doc.root = root
@@ -1033,9 +1070,6 @@ func (p *treeParser) flushText() error {
 		if len(p.text) <= maxInternedText && isAllXMLSpace(string(p.text)) {
 			s, ok := p.texts[string(p.text)]
 			if !ok {
-				if p.texts == nil {
-					p.texts = make(map[string]string)
-				}
 				s = string(p.text)
 				p.texts[s] = s
 				p.size += stringBytes(len(s))

@@ -155,7 +155,8 @@ func TestParseCostLinear(t *testing.T) {
 // over the same bytes, which is linear: runs alternate, best of three, so a
 // busy machine slows both alike. A linear chain keeps its ratio to the loop
 // (growth about 1), a quadratic step multiplies it by about 8; the bound, 3,
-// leaves room for noise and for n log n sorting.
+// leaves room for noise and for n log n sorting. The work count of
+// TestParseCostLinear is the exact check; this one also covers validation.
 func TestParseCostTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing")
@@ -184,11 +185,20 @@ func TestParseCostTime(t *testing.T) {
 		}
 		return float64(bestCheck) / float64(bestLoop)
 	}
+	// A growth over the bound is measured again, up to three times: a
+	// quadratic step exceeds it every time, a burst of load rarely twice.
 	for _, sh := range xmltreeShapes[1:] {
-		rs, rl := ratio(sh.build(64<<10)), ratio(sh.build(512<<10))
-		t.Logf("%-15s time over token loop: 64K %.2f, 512K %.2f, growth %.2f", sh.name, rs, rl, rl/rs)
-		if rl/rs > 3 {
-			t.Errorf("%s: for 8 times the input, parse and validate take %.1f times longer relative to a token loop", sh.name, rl/rs)
+		small, large := sh.build(64<<10), sh.build(512<<10)
+		growth := 0.0
+		for try := 0; try < 3 && (try == 0 || growth > 3); try++ {
+			rs, rl := ratio(small), ratio(large)
+			t.Logf("%-15s time over token loop: 64K %.2f, 512K %.2f, growth %.2f", sh.name, rs, rl, rl/rs)
+			if try == 0 || rl/rs < growth {
+				growth = rl / rs
+			}
+		}
+		if growth > 3 {
+			t.Errorf("%s: for 8 times the input, parse and validate take %.1f times longer relative to a token loop", sh.name, growth)
 		}
 	}
 }
