@@ -6,7 +6,9 @@ package main
 // sit), each built at any size.
 
 import (
+	"encoding/xml"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -296,4 +298,37 @@ func xmltreeAttrs(n int) string {
 		fmt.Fprintf(&b, " x%d=''", i)
 	}
 	return b.String()
+}
+
+// TestFirstRepeatAgreesWithPairs checks the sorting repeat finder against
+// the pairwise definition on random attribute lists with many repeats.
+func TestFirstRepeatAgreesWithPairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var p treeParser
+	for range 2000 {
+		attrs := make([]xml.Attr, 1+rng.IntN(60))
+		for i := range attrs {
+			attrs[i].Name = xml.Name{Space: []string{"", "p", "q"}[rng.IntN(3)], Local: string(rune('a' + rng.IntN(40)))}
+		}
+		want := -1
+	scan:
+		for k, a := range attrs {
+			for _, b := range attrs[:k] {
+				if a.Name == b.Name {
+					want = k
+					break scan
+				}
+			}
+		}
+		got := p.firstRepeat(len(attrs), func(a, b int32) int {
+			x, y := attrs[a].Name, attrs[b].Name
+			if c := strings.Compare(x.Local, y.Local); c != 0 {
+				return c
+			}
+			return strings.Compare(x.Space, y.Space)
+		})
+		if got != want {
+			t.Fatalf("%v: firstRepeat %d, pairwise %d", attrs, got, want)
+		}
+	}
 }
