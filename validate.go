@@ -429,11 +429,11 @@ func lookupNS(n *node, prefix string) (string, bool) {
 	if prefix == "xml" {
 		return xmlNamespaceURI, true
 	}
+	// At most maxXMLDepth ancestors, each searched in O(log) of its own
+	// declarations (xname.lookup): a constant bound per call.
 	for e := n; e != nil && e.kind == elementNode; e = e.parent {
-		for i := len(e.ns) - 1; i >= 0; i-- {
-			if e.ns[i].prefix == prefix {
-				return e.ns[i].uri, e.ns[i].uri != "" || prefix == ""
-			}
+		if d, ok := e.lookup(prefix); ok {
+			return d.uri, d.uri != "" || prefix == ""
 		}
 	}
 	return "", prefix == ""

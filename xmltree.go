@@ -8,6 +8,14 @@
 // than one root element or text outside the root is refused: VOEvents never
 // carry these, and refusing them means no entity is ever expanded.
 //
+// Cost: every step is linear, or n log n, in the input wherever attributes
+// and declarations sit (issue 11): repeats in a long tag are found by
+// sorting, prefixes resolve through an index once many bindings are in
+// force, names are interned per document. treeParser.work counts the steps
+// and xmltree_cost_test.go holds it to a constant per input byte; the one
+// encoding/xml pass (RawToken, namespaces resolved here) is linear too.
+// document.sizeBytes estimates the heap a tree keeps alive.
+//
 // Well-formedness follows libxml2, the parser Comet uses, where it differs
 // from encoding/xml (parseDocument lists the checks added); the receiver's
 // verdicts depend on it (testdata/vectors/validate/README.md, "Parser").
@@ -20,9 +28,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // nodeKind is the XPath 1.0 node type of a tree node.
@@ -56,14 +67,77 @@ type nsDecl struct {
 	prefix, uri string
 }
 
+// xname is the name of an element or attribute: its namespace URI, its
+// prefix as written ("" for none) and its local name (a PI's target). The
+// parser interns them per document, so nodes of one name share one xname;
+// an element that declares namespaces has a private xname holding its
+// declarations (ns, in source order). Nodes without a name share xnameNone.
+// An xname is never modified once a node refers to it.
+type xname struct {
+	space, prefix, local string
+	decl                 *nsScope // nil but on a declaring element
+}
+
+// nsScope holds the declarations made on one element, in source order.
+// When there are nsSortedMin or more, the same array holds after them a
+// copy sorted by prefix (ns[len(ns):2*len(ns)]), so that lookupNS stays
+// logarithmic in the declarations of one element.
+type nsScope struct {
+	ns []nsDecl
+}
+
+func (sc *nsScope) sorted() []nsDecl {
+	if n := len(sc.ns); n >= nsSortedMin && cap(sc.ns) == 2*n {
+		return sc.ns[n : 2*n]
+	}
+	return nil
+}
+
+var xnameNone = &xname{}
+
+// nsSortedMin is the number of declarations on one element from which
+// lookupNS searches a sorted copy instead of scanning.
+const nsSortedMin = 8
+
+// nsDecls returns the declarations made on the element, in source order.
+func (x *xname) nsDecls() []nsDecl {
+	if x.decl == nil {
+		return nil
+	}
+	return x.decl.ns
+}
+
+// lookup returns the declaration of prefix made on this element, if any.
+func (x *xname) lookup(prefix string) (nsDecl, bool) {
+	if x.decl == nil {
+		return nsDecl{}, false
+	}
+	if s := x.decl.sorted(); s != nil {
+		i, ok := slices.BinarySearchFunc(s, prefix, func(d nsDecl, p string) int { return strings.Compare(d.prefix, p) })
+		if ok {
+			return s[i], true
+		}
+		return nsDecl{}, false
+	}
+	ns := x.decl.ns
+	for i := len(ns) - 1; i >= 0; i-- {
+		if ns[i].prefix == prefix {
+			return ns[i], true
+		}
+	}
+	return nsDecl{}, false
+}
+
 // node is one node of a parsed document. Which fields are used depends on kind:
 //
 //	root:      firstChild..lastChild
-//	element:   space, prefix, local, firstAttr, ns, firstChild..lastChild
+//	element:   space, prefix, local, decl (from xname), firstAttr, firstChild..lastChild
 //	attribute: space, prefix, local, data (the value); siblings via next/prev
 //	text:      data (CDATA sections and adjacent character data merged)
 //	comment:   data
 //	pi:        local (the target), data
+//
+// The name fields are promoted from the embedded xname, never nil.
 type node struct {
 	kind   nodeKind
 	order  int32 // position in document order, from 0 at the root
@@ -74,11 +148,8 @@ type node struct {
 	prev, next            *node
 	firstAttr             *node
 
-	space  string // namespace URI of an element or attribute
-	prefix string // prefix as written ("" for none)
-	local  string // local name, or a PI's target
-	data   string // text, comment, PI data or attribute value
-	ns     []nsDecl
+	*xname
+	data string // text, comment, PI data or attribute value
 }
 
 // name returns the qualified name as written (prefix:local).
@@ -135,7 +206,14 @@ type document struct {
 	elem     *node  // the root element
 	encoding string // declared encoding, lower case ("" if none)
 	nodes    int    // number of nodes, attributes included
+	size     int    // estimate of the heap the tree keeps alive, raw excluded
 }
+
+// sizeBytes estimates the heap bytes the parsed tree keeps alive (nodes,
+// names, values, text and declarations; not raw, which the caller holds),
+// so that a broker can charge a parsed event against its memory budget.
+// It is computed during the parse and costs nothing to call.
+func (d *document) sizeBytes() int { return d.size }
 
 // Limits on what a document may make the parser build.
 const (
@@ -164,18 +242,22 @@ var errDoctype = errors.New("DOCTYPE not allowed")
 // nodeSlab hands out nodes from chunks so a document costs a few allocations.
 type nodeSlab struct {
 	chunk []node
+	total int // capacity of the chunks before this one
+}
+
+// next starts a new chunk and returns its capacity: an eighth of the
+// nodes handed out so far (within bounds), so that at most about an eighth
+// of the slab is ever unused.
+func (s *nodeSlab) next() int {
+	s.total += cap(s.chunk)
+	n := min(max(s.total/8, 32), 4096)
+	s.chunk = make([]node, 0, n)
+	return n
 }
 
 func (s *nodeSlab) alloc() *node {
 	if len(s.chunk) == cap(s.chunk) {
-		n := 2 * cap(s.chunk)
-		if n < 32 {
-			n = 32
-		}
-		if n > 1024 {
-			n = 1024
-		}
-		s.chunk = make([]node, 0, n)
+		s.next()
 	}
 	s.chunk = s.chunk[:len(s.chunk)+1]
 	return &s.chunk[len(s.chunk)-1]
@@ -189,41 +271,51 @@ func (s *nodeSlab) alloc() *node {
 // in the declared encoding, XML 1.0 characters only), and libxml2's habit of
 // ending the document at a NUL byte that follows the root element.
 func parseDocument(raw []byte) (*document, error) {
+	doc, _, err := parseDocumentWork(raw)
+	return doc, err
+}
+
+// parseDocumentWork is parseDocument that also returns the parser's work
+// count (treeParser.work), which tests hold to a constant per input byte.
+func parseDocumentWork(raw []byte) (*document, int, error) {
 	doc := &document{raw: raw}
 	input, enc, err := decodeInput(raw)
 	if err != nil {
-		return nil, &xmlError{msg: err.Error()}
+		return nil, 0, &xmlError{msg: err.Error()}
 	}
 	doc.encoding = enc
 	if !isUTF16Prefix(raw) {
 		if input, err = toUTF8(input, enc); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	if input, err = checkXMLDecl(input); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	nul, err := checkChars(input)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if nul >= 0 {
 		input = input[:nul]
 	}
 	p := treeParser{doc: doc, input: input}
-	// Size the first chunk from the markup: tags and '=' undercount the
-	// nodes of real events by about a fifth, so one chunk usually holds
-	// the whole tree.
-	est := bytes.Count(input, []byte("<")) + bytes.Count(input, []byte("="))
-	p.slab.chunk = make([]node, 0, min(max(est+est/4+16, 32), 4096))
+	p.reuse()
+	defer p.release()
+	// Size the first chunk from the markup: start tags and '=' count the
+	// elements and attributes (text nodes come on top, in a smaller chunk),
+	// so the slab is rarely much larger than the tree.
+	est := bytes.Count(input, []byte("<")) - bytes.Count(input, []byte("</")) + bytes.Count(input, []byte("="))
+	p.slab.chunk = make([]node, 0, min(max(est+16, 32), 2048))
+	p.size += cap(p.slab.chunk) * nodeBytes
 	if err := p.run(); err != nil {
 		if nul >= 0 {
 			// The NUL came before the end of the root element.
-			return nil, &xmlError{line: lineAt(input, nul), msg: "illegal character code U+0000"}
+			return nil, p.work, &xmlError{line: lineAt(input, nul), msg: "illegal character code U+0000"}
 		}
-		return nil, err
+		return nil, p.work, err
 	}
-	return doc, nil
+	return doc, p.work, nil
 }
 
 // isUTF16Prefix reports whether decodeInput reads raw as UTF-16.
@@ -297,25 +389,110 @@ type treeParser struct {
 	input []byte
 	slab  nodeSlab
 	order int32
-	// scopes holds the namespace bindings in force: bindings[i] applies
-	// while the element stack is at least depth scopeDepth[i].
-	bindings []nsDecl
-	depth    int
-	text     []byte // pending character data
+	// bindings holds the namespace declarations in force, innermost last;
+	// each element's frame records how many were in force before it.
+	// Once there are more than nsScanMax, nsIndex maps each prefix to its
+	// innermost binding, and a binding's shadow to the one it hides.
+	bindings []nsBinding
+	nsIndex  map[string]int32
+	names    map[xnameKey]*xname
+	texts    map[string]string // short white-space text, interned
+	scratch  []int32           // attribute indices being sorted
+	text     []byte            // pending character data
 	textNode *node
+	// work counts the parser's steps beyond reading bytes: tokens,
+	// attributes, comparisons between attributes, binding look-ups. It
+	// stays within a constant times the input's length (FuzzParseCost).
+	work int
+	// size estimates the bytes the tree keeps alive (document.sizeBytes).
+	size int
+}
+
+// parserScratch is what a parse needs only while it runs, kept for the
+// next parse (unless it grew large) so that a document costs fewer
+// allocations. Nothing in it outlives the parse that used it.
+type parserScratch struct {
+	names    map[xnameKey]*xname
+	texts    map[string]string
+	bindings []nsBinding
+	scratch  []int32
+	text     []byte
+}
+
+var parserScratchPool = sync.Pool{New: func() any {
+	return &parserScratch{names: make(map[xnameKey]*xname, 64), texts: make(map[string]string, 8)}
+}}
+
+// parserScratchMax bounds the entries a pooled map may hold: clearing a map
+// costs its capacity, so one grown by a large document is dropped.
+const parserScratchMax = 512
+
+func (p *treeParser) reuse() {
+	sc := parserScratchPool.Get().(*parserScratch)
+	p.names, p.texts, p.bindings, p.scratch, p.text = sc.names, sc.texts, sc.bindings[:0], sc.scratch[:0], sc.text[:0]
+}
+
+func (p *treeParser) release() {
+	if len(p.names) > parserScratchMax || len(p.texts) > parserScratchMax || cap(p.text) > 64<<10 ||
+		cap(p.bindings) > parserScratchMax || cap(p.scratch) > parserScratchMax {
+		return
+	}
+	clear(p.names)
+	clear(p.texts)
+	parserScratchPool.Put(&parserScratch{p.names, p.texts, p.bindings[:0], p.scratch[:0], p.text[:0]})
+	p.names, p.texts = nil, nil
+}
+
+type nsBinding struct {
+	prefix, uri string
+	shadow      int32 // index of the binding of the same prefix this one hides, or -1 (with nsIndex only)
+}
+
+type xnameKey struct{ prefix, local string }
+
+// Tuning: below these sizes the simple quadratic-looking loops are bounded
+// by a small constant and faster than maps or sorting.
+const (
+	nsScanMax   = 32 // bindings scanned linearly before nsIndex is used
+	attrScanMax = 16 // attributes of one tag compared pairwise before sorting
+)
+
+// Approximate heap costs for document.sizeBytes.
+const (
+	nodeBytes    = int(unsafe.Sizeof(node{}))
+	xnameBytes   = int(unsafe.Sizeof(xname{}))
+	nsDeclBytes  = int(unsafe.Sizeof(nsDecl{}))
+	nsScopeBytes = int(unsafe.Sizeof(nsScope{}))
+)
+
+// stringBytes is the heap an allocated string of n bytes occupies, size
+// classes and rounding included (roughly: Go rounds up by at most 1/8).
+func stringBytes(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n <= 16:
+		return n
+	}
+	return n + n/8
 }
 
 func (p *treeParser) newNode(kind nodeKind, parent *node, line int) (*node, error) {
 	if p.doc.nodes >= maxXMLNodes {
 		return nil, &xmlError{line: line, msg: fmt.Sprintf("more than %d nodes", maxXMLNodes)}
 	}
+	if len(p.slab.chunk) == cap(p.slab.chunk) {
+		p.size += p.slab.next() * nodeBytes
+	}
 	n := p.slab.alloc()
 	n.kind = kind
 	n.order = p.order
 	n.line = int32(line)
 	n.parent = parent
+	n.xname = xnameNone
 	p.order++
 	p.doc.nodes++
+	p.work++
 	return n, nil
 }
 
@@ -335,9 +512,17 @@ func (p *treeParser) resolve(prefix string) (string, bool) {
 	if prefix == "xml" {
 		return xmlNamespaceURI, true
 	}
-	for i := len(p.bindings) - 1; i >= 0; i-- {
-		if p.bindings[i].prefix == prefix {
+	if p.nsIndex != nil {
+		p.work++
+		if i, ok := p.nsIndex[prefix]; ok {
 			return p.bindings[i].uri, true
+		}
+	} else {
+		for i := len(p.bindings) - 1; i >= 0; i-- {
+			p.work++
+			if p.bindings[i].prefix == prefix {
+				return p.bindings[i].uri, true
+			}
 		}
 	}
 	if prefix == "" {
@@ -346,11 +531,89 @@ func (p *treeParser) resolve(prefix string) (string, bool) {
 	return "", false
 }
 
+// bind puts a declaration in force.
+func (p *treeParser) bind(prefix, uri string) {
+	p.bindings = append(p.bindings, nsBinding{prefix, uri, -1})
+	p.work++
+	if p.nsIndex == nil {
+		if len(p.bindings) <= nsScanMax {
+			return
+		}
+		p.nsIndex = make(map[string]int32, 2*len(p.bindings))
+		for i := range p.bindings[:len(p.bindings)-1] {
+			p.index(int32(i))
+		}
+	}
+	p.index(int32(len(p.bindings) - 1))
+}
+
+func (p *treeParser) index(i int32) {
+	b := &p.bindings[i]
+	if s, ok := p.nsIndex[b.prefix]; ok {
+		b.shadow = s
+	}
+	p.nsIndex[b.prefix] = i
+}
+
+// unbind takes the declarations made since there were n out of force.
+func (p *treeParser) unbind(n int) {
+	if p.nsIndex != nil {
+		for i := len(p.bindings) - 1; i >= n; i-- {
+			p.work++
+			if b := p.bindings[i]; b.shadow >= 0 {
+				p.nsIndex[b.prefix] = b.shadow
+			} else {
+				delete(p.nsIndex, b.prefix)
+			}
+		}
+	}
+	p.bindings = p.bindings[:n]
+}
+
+// intern returns the shared xname for a name in namespace space.
+func (p *treeParser) intern(prefix, local, space string) *xname {
+	k := xnameKey{prefix, local}
+	if x, ok := p.names[k]; ok && x.space == space {
+		return x
+	}
+	x := &xname{space: space, prefix: prefix, local: local}
+	p.names[k] = x
+	p.size += xnameBytes + stringBytes(len(prefix)) + stringBytes(len(local))
+	return x
+}
+
+// firstRepeat returns the smallest index i < n such that key(i) equals
+// key(j) for some j < i, or -1, sorting indices (n log n) rather than
+// comparing pairs. cmp orders keys.
+func (p *treeParser) firstRepeat(n int, cmp func(i, j int32) int) int {
+	idx := p.scratch[:0]
+	for i := range n {
+		idx = append(idx, int32(i))
+	}
+	p.scratch = idx
+	slices.SortFunc(idx, func(a, b int32) int {
+		p.work++
+		if c := cmp(a, b); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	first := -1
+	for k := 1; k < len(idx); k++ {
+		if cmp(idx[k-1], idx[k]) == 0 && (first < 0 || int(idx[k]) < first) {
+			first = int(idx[k])
+		}
+	}
+	p.work += len(idx)
+	return first
+}
+
 func (p *treeParser) run() error {
 	d := xml.NewDecoder(bytes.NewReader(p.input))
 	d.Strict = true
 	// parseDocument has already converted the input to UTF-8.
 	d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
+	p.size += int(unsafe.Sizeof(document{}))
 	root, _ := p.newNode(rootNode, nil, 1)
 	p.doc.root = root
 	cur := root
@@ -359,6 +622,7 @@ func (p *treeParser) run() error {
 		nbinding int
 	}
 	var stack []frame
+	var attrNodes []*node // scratch: the namespaced attributes of a tag
 	seenRoot := false
 	for {
 		line, _ := d.InputPos()
@@ -374,6 +638,7 @@ func (p *treeParser) run() error {
 			}
 			return &xmlError{line: line, msg: err.Error()}
 		}
+		p.work++
 		if _, ok := tok.(xml.CharData); !ok {
 			if err := p.flushText(); err != nil {
 				return err
@@ -400,6 +665,7 @@ func (p *treeParser) run() error {
 			if len(t.Attr) > 1 && !attrsSpaced(p.input[offset:d.InputOffset()]) {
 				return &xmlError{line: line, msg: "attributes must be separated by white space"}
 			}
+			p.work += len(t.Attr)
 			for i := range t.Attr {
 				if strings.IndexByte(t.Attr[i].Name.Local, ':') >= 0 || t.Attr[i].Name.Local == "" {
 					return &xmlError{line: line, msg: fmt.Sprintf("bad qualified attribute name %q", qname(t.Attr[i].Name))}
@@ -411,37 +677,45 @@ func (p *treeParser) run() error {
 					break
 				}
 			}
-			for i, a := range t.Attr {
-				for _, b := range t.Attr[:i] {
-					if b.Name == a.Name {
-						return &xmlError{line: line, msg: fmt.Sprintf("attribute %s redefined", qname(a.Name))}
-					}
-				}
+			if err := p.checkRepeats(t.Attr, line); err != nil {
+				return err
 			}
 			nb := len(p.bindings)
+			ndecl := 0
 			for _, a := range t.Attr {
 				if (a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns") && !validNSBinding(a.Name.Local, a.Value, a.Name.Space == "") {
 					return &xmlError{line: line, msg: fmt.Sprintf("bad namespace declaration %s=%q", qname(a.Name), a.Value)}
 				}
 				switch {
 				case a.Name.Space == "" && a.Name.Local == "xmlns":
-					p.bindings = append(p.bindings, nsDecl{"", a.Value})
-					n.ns = append(n.ns, nsDecl{"", a.Value})
+					p.bind("", a.Value)
+					ndecl++
 				case a.Name.Space == "xmlns":
 					if a.Value == "" {
 						return &xmlError{line: line, msg: fmt.Sprintf("namespace prefix %s bound to an empty URI", a.Name.Local)}
 					}
-					p.bindings = append(p.bindings, nsDecl{a.Name.Local, a.Value})
-					n.ns = append(n.ns, nsDecl{a.Name.Local, a.Value})
+					p.bind(a.Name.Local, a.Value)
+					ndecl++
 				}
 			}
-			n.prefix, n.local = t.Name.Space, t.Name.Local
-			uri, ok := p.resolve(n.prefix)
+			uri, ok := p.resolve(t.Name.Space)
 			if !ok {
-				return &xmlError{line: line, msg: fmt.Sprintf("namespace prefix %s on %s is not defined", n.prefix, n.local)}
+				return &xmlError{line: line, msg: fmt.Sprintf("namespace prefix %s on %s is not defined", t.Name.Space, t.Name.Local)}
 			}
-			n.space = uri
+			if ndecl == 0 {
+				n.xname = p.intern(t.Name.Space, t.Name.Local, uri)
+			} else {
+				n.xname = p.declaring(t.Name, uri, nb)
+			}
 			var lastAttr *node
+			attrNodes = attrNodes[:0]
+			// The names of a long tag are distinct: they get one array
+			// rather than entries in the interning map.
+			var names []xname
+			if len(t.Attr) > attrScanMax {
+				names = make([]xname, 0, len(t.Attr)-ndecl)
+				p.size += cap(names) * xnameBytes
+			}
 			for _, a := range t.Attr {
 				if (a.Name.Space == "" && a.Name.Local == "xmlns") || a.Name.Space == "xmlns" {
 					continue
@@ -450,13 +724,25 @@ func (p *treeParser) run() error {
 				if err != nil {
 					return err
 				}
-				an.prefix, an.local, an.data = a.Name.Space, a.Name.Local, a.Value
-				if an.prefix != "" {
-					uri, ok := p.resolve(an.prefix)
+				space := ""
+				if a.Name.Space != "" {
+					uri, ok := p.resolve(a.Name.Space)
 					if !ok {
-						return &xmlError{line: line, msg: fmt.Sprintf("namespace prefix %s for %s on %s is not defined", an.prefix, an.local, n.local)}
+						return &xmlError{line: line, msg: fmt.Sprintf("namespace prefix %s for %s on %s is not defined", a.Name.Space, a.Name.Local, n.local)}
 					}
-					an.space = uri
+					space = uri
+				}
+				if names != nil {
+					names = append(names, xname{space: space, prefix: a.Name.Space, local: a.Name.Local})
+					an.xname = &names[len(names)-1]
+					p.size += stringBytes(len(a.Name.Space)) + stringBytes(len(a.Name.Local))
+				} else {
+					an.xname = p.intern(a.Name.Space, a.Name.Local, space)
+				}
+				an.data = a.Value
+				p.size += stringBytes(len(a.Value))
+				if space != "" {
+					attrNodes = append(attrNodes, an)
 				}
 				if lastAttr == nil {
 					n.firstAttr = an
@@ -468,12 +754,8 @@ func (p *treeParser) run() error {
 			}
 			// Two attributes with different prefixes bound to one URI are
 			// the same attribute (Namespaces in XML 1.0, section 6.3).
-			for a := n.firstAttr; a != nil; a = a.next {
-				for b := n.firstAttr; b != a; b = b.next {
-					if a.space != "" && a.space == b.space && a.local == b.local {
-						return &xmlError{line: line, msg: fmt.Sprintf("attribute %s redefined", a.name())}
-					}
-				}
+			if err := p.checkURIRepeats(attrNodes, line); err != nil {
+				return err
 			}
 			appendChild(cur, n)
 			if cur == root {
@@ -490,7 +772,7 @@ func (p *treeParser) run() error {
 				return &xmlError{line: line, msg: fmt.Sprintf("element <%s> closed by </%s>", qname(top.name), qname(t.Name))}
 			}
 			stack = stack[:len(stack)-1]
-			p.bindings = p.bindings[:top.nbinding]
+			p.unbind(top.nbinding)
 			cur = cur.parent
 		case xml.CharData:
 			if cur == root {
@@ -517,6 +799,7 @@ func (p *treeParser) run() error {
 				return err
 			}
 			n.data = string(normalizeNewlines(t))
+			p.size += stringBytes(len(n.data))
 			appendChild(cur, n)
 		case xml.ProcInst:
 			if t.Target == "xml" {
@@ -532,8 +815,9 @@ func (p *treeParser) run() error {
 			if err != nil {
 				return err
 			}
-			n.local = t.Target
+			n.xname = p.intern("", t.Target, "")
 			n.data = strings.TrimLeft(string(normalizeNewlines(t.Inst)), " \t\n")
+			p.size += stringBytes(len(n.data))
 			appendChild(cur, n)
 		case xml.Directive:
 			if cur == root && !seenRoot && bytes.HasPrefix(t, []byte("DOCTYPE")) {
@@ -551,18 +835,135 @@ func (p *treeParser) run() error {
 	if p.doc.elem == nil {
 		return &xmlError{msg: "no root element"}
 	}
+	p.doc.size = p.size
 	return nil
 }
 
+// declaring builds the private xname of an element that made the
+// declarations p.bindings[nb:].
+func (p *treeParser) declaring(name xml.Name, uri string, nb int) *xname {
+	bs := p.bindings[nb:]
+	// One allocation for the usual single declaration.
+	type declaringName struct {
+		x   xname
+		sc  nsScope
+		one [1]nsDecl
+	}
+	dn := &declaringName{x: xname{space: uri, prefix: name.Space, local: name.Local}}
+	x, sc := &dn.x, &dn.sc
+	x.decl = sc
+	switch {
+	case len(bs) == 1:
+		sc.ns = dn.one[:]
+	case len(bs) < nsSortedMin:
+		sc.ns = make([]nsDecl, len(bs))
+		p.size += len(bs) * nsDeclBytes
+	default:
+		sc.ns = make([]nsDecl, len(bs), 2*len(bs))
+		p.size += 2 * len(bs) * nsDeclBytes
+	}
+	p.size += int(unsafe.Sizeof(*dn)) + stringBytes(len(name.Space)) + stringBytes(len(name.Local))
+	for i, b := range bs {
+		sc.ns[i] = nsDecl{b.prefix, b.uri}
+		p.size += stringBytes(len(b.prefix)) + stringBytes(len(b.uri))
+	}
+	if len(bs) >= nsSortedMin {
+		sorted := append(sc.ns[len(bs):], sc.ns...)
+		slices.SortFunc(sorted, func(a, b nsDecl) int {
+			p.work++
+			return strings.Compare(a.prefix, b.prefix)
+		})
+	}
+	return x
+}
+
+// checkRepeats refuses a tag that has an attribute (or a declaration)
+// twice by name as written, reporting the first repeat in source order.
+func (p *treeParser) checkRepeats(attrs []xml.Attr, line int) error {
+	i := -1
+	if len(attrs) <= attrScanMax {
+	scan:
+		for k, a := range attrs {
+			for _, b := range attrs[:k] {
+				p.work++
+				if b.Name == a.Name {
+					i = k
+					break scan
+				}
+			}
+		}
+	} else {
+		i = p.firstRepeat(len(attrs), func(a, b int32) int {
+			x, y := attrs[a].Name, attrs[b].Name
+			if c := strings.Compare(x.Local, y.Local); c != 0 {
+				return c
+			}
+			return strings.Compare(x.Space, y.Space)
+		})
+	}
+	if i >= 0 {
+		return &xmlError{line: line, msg: fmt.Sprintf("attribute %s redefined", qname(attrs[i].Name))}
+	}
+	return nil
+}
+
+// checkURIRepeats refuses two namespaced attributes with one local name
+// and one namespace URI, reporting the first repeat in source order.
+func (p *treeParser) checkURIRepeats(attrs []*node, line int) error {
+	// Under one prefix, checkRepeats has already found any repeat.
+	p.work += len(attrs)
+	if !slices.ContainsFunc(attrs, func(a *node) bool { return a.prefix != attrs[0].prefix }) {
+		return nil
+	}
+	i := -1
+	if len(attrs) <= attrScanMax {
+	scan:
+		for k, a := range attrs {
+			for _, b := range attrs[:k] {
+				p.work++
+				if a.space == b.space && a.local == b.local {
+					i = k
+					break scan
+				}
+			}
+		}
+	} else {
+		i = p.firstRepeat(len(attrs), func(a, b int32) int {
+			x, y := attrs[a], attrs[b]
+			if c := strings.Compare(x.local, y.local); c != 0 {
+				return c
+			}
+			return strings.Compare(x.space, y.space)
+		})
+	}
+	if i >= 0 {
+		return &xmlError{line: line, msg: fmt.Sprintf("attribute %s redefined", attrs[i].name())}
+	}
+	return nil
+}
+
+// maxInternedText is the longest white-space text the parser interns.
+const maxInternedText = 64
+
 func (p *treeParser) flushText() error {
 	if len(p.text) > 0 {
-		p.textNode.data = string(p.text)
+		if len(p.text) <= maxInternedText && isAllXMLSpace(string(p.text)) {
+			s, ok := p.texts[string(p.text)]
+			if !ok {
+				s = string(p.text)
+				p.texts[s] = s
+				p.size += stringBytes(len(s))
+			}
+			p.textNode.data = s
+		} else {
+			p.textNode.data = string(p.text)
+			p.size += stringBytes(len(p.text))
+		}
 		p.text = p.text[:0]
 		p.textNode = nil
 	}
 	return nil
 }
-
 func qname(n xml.Name) string {
 	if n.Space == "" {
 		return n.Local

@@ -742,20 +742,33 @@ func nextInSubtree(c, top *node) *node {
 // prefix) in reverse of the order they were collected walking up from e.
 func (ev *xpEval) namespaceNodes(e *node) []*node {
 	var decls []nsDecl
+	var seen map[string]bool // prefixes collected, once there are many
 	for a := e; a != nil && a.kind == elementNode; a = a.parent {
-		ev.charge(1 + len(decls)*len(a.ns))
-		for _, d := range a.ns {
+		ns := a.nsDecls()
+		ev.charge(1 + len(ns))
+		for _, d := range ns {
 			if d.prefix == "xml" {
 				continue
 			}
-			seen := false
-			for _, s := range decls {
-				if s.prefix == d.prefix {
-					seen = true
-					break
+			if seen == nil && len(decls) > 16 {
+				seen = make(map[string]bool, 2*len(decls))
+				for _, s := range decls {
+					seen[s.prefix] = true
 				}
 			}
-			if !seen {
+			dup := false
+			if seen != nil {
+				dup = seen[d.prefix]
+				seen[d.prefix] = true
+			} else {
+				for _, s := range decls {
+					if s.prefix == d.prefix {
+						dup = true
+						break
+					}
+				}
+			}
+			if !dup {
 				decls = append(decls, d)
 			}
 		}
@@ -763,13 +776,16 @@ func (ev *xpEval) namespaceNodes(e *node) []*node {
 	ev.charge(len(decls) + 1)
 	out := make([]*node, 0, len(decls)+1)
 	nodes := make([]node, len(decls)+1)
+	names := make([]xname, len(decls)+1)
 	add := func(prefix, uri string) {
-		n := &nodes[len(out)]
+		i := len(out)
+		n := &nodes[i]
 		n.kind = namespaceNode
 		n.parent = e
 		n.order = e.order
-		n.line = int32(len(out) + 1) // position among e's namespace nodes
-		n.local = prefix
+		n.line = int32(i + 1) // position among e's namespace nodes
+		names[i].local = prefix
+		n.xname = &names[i]
 		n.data = uri
 		out = append(out, n)
 	}
