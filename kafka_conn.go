@@ -225,6 +225,12 @@ func (c *kafkaConn) authenticate(ctx context.Context) error {
 	default:
 		err = fmt.Errorf("unknown sasl mechanism %q", mech)
 	}
+	var ae *kafkaAuthError
+	if err != nil && !errors.As(err, &ae) && ctx.Err() == nil && c.broken {
+		// Some brokers (kfake, SaslHandshake-less paths) refuse by
+		// closing the connection in the middle of the exchange.
+		err = &kafkaAuthError{mechanism: mech, msg: "the broker closed the connection during authentication"}
+	}
 	if err != nil {
 		return err
 	}
