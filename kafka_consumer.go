@@ -520,7 +520,7 @@ func (c *kafkaConsumer) partError(tp kafkaTP, code int16, during string) {
 	p.state = "error: " + kafkaErrName(code)
 	switch code {
 	case kafkaErrOffsetOutOfRange:
-		c.log.Warn("kafka: offset out of range; resetting to the earliest offset", "topic", tp.topic, "partition", tp.partition, "offset", p.offset)
+		c.k.warn("oor:"+tp.String(), "kafka: offset out of range; resetting to the earliest offset", "topic", tp.topic, "partition", tp.partition, "offset", p.offset)
 		p.offset, p.startTS = -1, kafkaEarliest
 		p.queue = append(p.queue, kafkaQueued{rewind: true, skipTo: -1})
 		kafkaNotify(p.wake)

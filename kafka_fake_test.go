@@ -470,8 +470,12 @@ type kafkaLogBuf struct {
 	sb strings.Builder
 }
 
-func (l *kafkaLogBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.sb.Write(p) }
-func (l *kafkaLogBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.sb.String() }
+func (l *kafkaLogBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.Write(p)
+}
+func (l *kafkaLogBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.sb.String() }
 
 func startKafkaTestConsumer(t *testing.T, f *kafkaFakeCluster, cfg kafkaConfig, dir string, sink kafkaSink) (*kafkaConsumer, *kafkaLogBuf, func()) {
 	t.Helper()
