@@ -157,6 +157,7 @@ func (c *kafkaConn) roundTrip(ctx context.Context, api, version int16, body []by
 		return nil, errKafkaBroken
 	}
 	if !c.reauthAt.IsZero() && time.Now().After(c.reauthAt) {
+		c.close() // the owner dials again (a fresh token, a new session)
 		return nil, errKafkaSessionExpired
 	}
 	if err := ctx.Err(); err != nil {

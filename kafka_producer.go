@@ -134,6 +134,9 @@ func (p *kafkaProducer) run(ctx context.Context) {
 	bo := kafkaBackoff{min: 100 * time.Millisecond, max: 30 * time.Second}
 	authBo := kafkaBackoff{min: 2 * time.Second, max: 60 * time.Second}
 	fail := func(err error, what string) bool {
+		if errors.Is(err, errKafkaSessionExpired) {
+			return true // not a failure: dial again at once
+		}
 		p.mu.Lock()
 		p.retries++
 		p.connected = false
