@@ -274,7 +274,7 @@ func newKafkaCluster(cfg *kafkaConfig, log *slog.Logger) (*kafkaCluster, error) 
 		d.username = cfg.Username
 	}
 	if d.mechanism == "OAUTHBEARER" {
-		ts, err := newKafkaTokenSource(cfg.TokenURL, cfg.ClientID, cfg.ClientSecretFile, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+		ts, err := kafkaSharedTokenSource(cfg, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
 		if err != nil {
 			return nil, err
 		}
@@ -336,6 +336,29 @@ func (k *kafkaCluster) dial(ctx context.Context, addr string) (*kafkaConn, error
 		}
 	}
 	return c, err
+}
+
+// kafkaTokenSources shares one token source between the consumer and the
+// producer of one process when they use the same credentials, so a refresh
+// costs one token request.
+var (
+	kafkaTokenSourcesMu sync.Mutex
+	kafkaTokenSources   = map[string]*kafkaTokenSource{}
+)
+
+func kafkaSharedTokenSource(cfg *kafkaConfig, tc *tls.Config) (*kafkaTokenSource, error) {
+	key := strings.Join([]string{cfg.TokenURL, cfg.ClientID, cfg.ClientSecretFile, cfg.CAFile}, "\x00")
+	kafkaTokenSourcesMu.Lock()
+	defer kafkaTokenSourcesMu.Unlock()
+	if ts, ok := kafkaTokenSources[key]; ok {
+		return ts, nil
+	}
+	ts, err := newKafkaTokenSource(cfg.TokenURL, cfg.ClientID, cfg.ClientSecretFile, tc)
+	if err != nil {
+		return nil, err
+	}
+	kafkaTokenSources[key] = ts
+	return ts, nil
 }
 
 // brokerAddr is the address of a node id from the last metadata.

@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +38,9 @@ type kafkaFakeCluster struct {
 	conns  map[net.Conn]bool
 	fetchN atomic.Int32
 	errs   map[int16]int // api -> count of forced connection drops
+	users  map[string]string
+	life   int64 // session lifetime ms given to SASL clients
+	auths  atomic.Int32
 	wg     sync.WaitGroup
 }
 
@@ -141,11 +146,11 @@ func (f *kafkaFakeCluster) serve(node int32, c net.Conn) {
 		switch api {
 		case kafkaAPIApiVersions:
 			e.i16(0)
-			e.arr(5)
-			for _, k := range []int16{kafkaAPIProduce, kafkaAPIFetch, kafkaAPIListOffsets, kafkaAPIMetadata, kafkaAPIApiVersions} {
+			e.arr(7)
+			for _, k := range []int16{kafkaAPIProduce, kafkaAPIFetch, kafkaAPIListOffsets, kafkaAPIMetadata, kafkaAPIApiVersions, kafkaAPISaslHandshake, kafkaAPISaslAuthenticate} {
 				e.i16(k)
 				e.i16(0)
-				e.i16(map[int16]int16{0: 8, 1: 11, 2: 5, 3: 8, 18: 2}[k])
+				e.i16(map[int16]int16{0: 8, 1: 11, 2: 5, 3: 8, 18: 2, 17: 1, 36: 1}[k])
 			}
 			if ver >= 1 {
 				e.i32(0)
@@ -159,6 +164,29 @@ func (f *kafkaFakeCluster) serve(node int32, c net.Conn) {
 			f.fetch(node, &e, &d)
 		case kafkaAPIProduce:
 			f.produce(node, &e, &d)
+		case kafkaAPISaslHandshake:
+			mech := d.str()
+			e.i16(map[bool]int16{true: 0, false: kafkaErrUnsupportedSasl}[mech == "PLAIN"])
+			e.arr(1)
+			e.str("PLAIN")
+		case kafkaAPISaslAuthenticate:
+			f.auths.Add(1)
+			parts := strings.Split(string(d.bytes()), "\x00")
+			f.mu.Lock()
+			ok := len(parts) == 3 && f.users[parts[1]] == parts[2] && parts[2] != ""
+			life := f.life
+			f.mu.Unlock()
+			if ok {
+				e.i16(0)
+				e.nullStr()
+				e.bytes([]byte{})
+				e.i64(life)
+			} else {
+				e.i16(kafkaErrSaslAuthFailed)
+				e.str("Authentication failed: Invalid username or password")
+				e.bytes([]byte{})
+				e.i64(0)
+			}
 		default:
 			return
 		}
@@ -821,4 +849,61 @@ func TestKafkaProducerMissingTopic(t *testing.T) {
 	if !p.flush(fctx) {
 		t.Fatal("not delivered after the topic appeared")
 	}
+}
+
+func TestKafkaConsumerSaslSessionLifetime(t *testing.T) {
+	f := newKafkaFakeCluster(t, 1)
+	f.users = map[string]string{"u": "pw"}
+	f.life = 600 // ms: reconnect after 300 ms
+	f.createTopic("t", 1, 0)
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("pw\n"), 0o600)
+	col := &kafkaCollected{ch: make(chan struct{}, 1)}
+	cfg := kafkaConfig{Topics: []string{"t"}, Start: "earliest", Security: "sasl_plaintext", Mechanism: "PLAIN", Username: "u", PasswordFile: pw}
+	_, logs, stop := startKafkaTestConsumer(t, f, cfg, "", col.sink(false, nil))
+	for i := range 15 {
+		f.appendValues("t", 0, fmt.Sprint(i))
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := col.wait(t, 15, 5*time.Second)
+	if len(got) != 15 || got[14] != "t/0@14=14" {
+		t.Errorf("got %v", got)
+	}
+	if n := f.auths.Load(); n < 6 {
+		t.Errorf("%d authentications in 1.5 s with 0.6 s sessions", n)
+	}
+	stop()
+	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("session renewal should be silent:\n%s", logs)
+	}
+}
+
+func TestKafkaAuthRefusedLoggedOnce(t *testing.T) {
+	f := newKafkaFakeCluster(t, 1)
+	f.users = map[string]string{"u": "pw"}
+	f.createTopic("t", 1, 0)
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("wrong"), 0o600)
+	cfg := kafkaConfig{Topics: []string{"t"}, Security: "sasl_plaintext", Mechanism: "PLAIN", Username: "u", PasswordFile: pw}
+	c, logs, stop := startKafkaTestConsumer(t, f, cfg, "", func(*kafkaMessage, func()) {})
+	time.Sleep(3500 * time.Millisecond)
+	if n := strings.Count(logs.String(), "authentication refused"); n != 1 || !strings.Contains(logs.String(), "Invalid username or password") {
+		t.Errorf("refusal logged %d times:\n%s", n, logs)
+	}
+	if n := f.auths.Load(); n < 2 || n > 4 {
+		t.Errorf("%d attempts in 3.5 s: want slow retries", n)
+	}
+	// The operator fixes the file and reloads: accepted again, logged.
+	os.WriteFile(pw, []byte("pw"), 0o600)
+	if err := c.reload(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for !c.connected() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !c.connected() {
+		t.Errorf("not connected after the fix:\n%s", logs)
+	}
+	stop()
 }

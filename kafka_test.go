@@ -481,3 +481,24 @@ func TestKafkaPartitionHash(t *testing.T) {
 		t.Errorf("fnv-1a: %x %x", kafkaPartitionHash(""), kafkaPartitionHash("a"))
 	}
 }
+
+func TestKafkaSharedTokenSource(t *testing.T) {
+	sf := filepath.Join(t.TempDir(), "s")
+	os.WriteFile(sf, []byte("s"), 0o600)
+	cfg := kafkaConfig{Bootstrap: []string{"h:1"}, Topics: []string{"t"}, PublishTopic: "p", Mechanism: "OAUTHBEARER",
+		TokenURL: "https://127.0.0.1:1/token", ClientID: "c", ClientSecretFile: sf}
+	if err := cfg.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := newKafkaConsumer(&cfg, "", func(*kafkaMessage, func()) {}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newKafkaProducer(&cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.k.tokens == nil || c.k.tokens != p.k.tokens {
+		t.Error("consumer and producer must share one token source")
+	}
+}
