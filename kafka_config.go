@@ -108,7 +108,7 @@ func (c *kafkaConfig) resolve() error {
 		if c.Mechanism != "" && c.Mechanism != "OAUTHBEARER" {
 			return fmt.Errorf("--kafka-sasl-mechanism %s conflicts with --gcn-client-id (GCN uses OAUTHBEARER)", c.Mechanism)
 		}
-		if c.ClientID != "" || c.ClientSecretFile != "" {
+		if (c.ClientID != "" && c.ClientID != c.GCNClientID) || (c.ClientSecretFile != "" && c.ClientSecretFile != c.GCNClientSecretFile) {
 			return errors.New("--kafka-client-id/--kafka-client-secret-file conflict with --gcn-client-id")
 		}
 		if len(c.Bootstrap) == 0 {

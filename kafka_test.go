@@ -116,6 +116,10 @@ func TestKafkaConfigResolve(t *testing.T) {
 		c.ClientID != "id" || c.Start != "latest" || c.Refresh != 2*time.Minute {
 		t.Errorf("GCN preset: %+v", c)
 	}
+	again := c
+	if err := again.resolve(); err != nil || strings.Join(again.Bootstrap, ",") != strings.Join(c.Bootstrap, ",") {
+		t.Errorf("resolve is not idempotent: %v", err)
+	}
 	c = kafkaConfig{GCNClientID: "id", GCNClientSecretFile: sec, GCNDomain: "test.gcn.nasa.gov", Topics: []string{"gcn.heartbeat"}}
 	if err := c.resolve(); err != nil || c.Bootstrap[0] != "kafka.test.gcn.nasa.gov:9092" || c.Topics[0] != "gcn.heartbeat" || c.TokenURL != "https://auth.test.gcn.nasa.gov/oauth2/token" {
 		t.Errorf("GCN test domain: %+v %v", c, err)

@@ -501,7 +501,7 @@ func TestKafkaOAuthBearer(t *testing.T) {
 	if n := tokReqs.Load(); n != 2 { // one for the tail, one for the second publish
 		t.Errorf("%d token requests for two processes, want 2", n)
 	}
-	if auths.Load()-authBefore < 8 {
+	if auths.Load()-authBefore < 5 {
 		t.Errorf("only %d authentications: sessions of 4 s were not renewed", auths.Load()-authBefore)
 	}
 	for _, s := range *seen {
