@@ -907,3 +907,43 @@ func TestKafkaAuthRefusedLoggedOnce(t *testing.T) {
 	}
 	stop()
 }
+
+func TestKafkaCommands(t *testing.T) {
+	f := newKafkaFakeCluster(t, 1)
+	f.createTopic("t", 1, 0)
+	dir := t.TempDir()
+	var files []string
+	for i := range 2 {
+		p := filepath.Join(dir, fmt.Sprintf("e%d.xml", i))
+		os.WriteFile(p, []byte(fmt.Sprintf(`<voe:VOEvent ivorn="ivo://cmd/test#%d" role="test"/>`, i)), 0o644)
+		files = append(files, p)
+	}
+	runCmd := func(name string, args ...string) (int, string, string) {
+		var so, se strings.Builder
+		code := commands[name].run(args, strings.NewReader(""), &so, &se)
+		return code, so.String(), se.String()
+	}
+	code, out, errs := runCmd("kafka-publish", append([]string{"--kafka-bootstrap", f.bootstrap()[0], "--topic", "t", "--timeout", "5s"}, files...)...)
+	if code != 0 || out != "published 2 of 2\n" {
+		t.Fatalf("kafka-publish: %d %q %s", code, out, errs)
+	}
+	offs := t.TempDir()
+	code, out, errs = runCmd("kafka-tail", "--kafka-bootstrap", f.bootstrap()[0], "--kafka-topic", "t", "--kafka-start", "earliest", "--count", "1", "--offsets-dir", offs, "--timeout", "5s")
+	if code != 0 || out != "t/0@0 51 ivo://cmd/test#0\n" {
+		t.Fatalf("kafka-tail: %d %q %s", code, out, errs)
+	}
+	code, out, _ = runCmd("kafka-tail", "--kafka-bootstrap", f.bootstrap()[0], "--kafka-topic", "t", "--count", "1", "--offsets-dir", offs, "--timeout", "5s")
+	if code != 0 || out != "t/0@1 51 ivo://cmd/test#1\n" {
+		t.Fatalf("kafka-tail from stored offsets: %d %q", code, out)
+	}
+	code, _, _ = runCmd("kafka-tail", "--kafka-bootstrap", f.bootstrap()[0], "--kafka-topic", "t", "--count", "1", "--offsets-dir", offs, "--timeout", "300ms")
+	if code != 1 {
+		t.Errorf("kafka-tail with nothing to read: exit %d, want 1", code)
+	}
+	if code, _, errs = runCmd("kafka-tail", "--kafka-topic", "t"); code != 2 || !strings.Contains(errs, "--kafka-bootstrap") {
+		t.Errorf("usage: %d %s", code, errs)
+	}
+	if code, _, _ = runCmd("kafka-publish", "--kafka-bootstrap", "h:1"); code != 2 {
+		t.Errorf("publish usage: %d", code)
+	}
+}
