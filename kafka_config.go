@@ -241,13 +241,14 @@ type kafkaCluster struct {
 	password string
 	brokers  map[int32]string // node id -> host:port, from the last metadata
 	authMsg  string           // the last authentication error logged
+	kick     chan struct{}    // closed and replaced by reload: retry at once
 }
 
 func newKafkaCluster(cfg *kafkaConfig, log *slog.Logger) (*kafkaCluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	k := &kafkaCluster{cfg: cfg, log: log, limit: newKafkaLogLimiter(30 * time.Second), brokers: map[int32]string{}}
+	k := &kafkaCluster{cfg: cfg, log: log, limit: newKafkaLogLimiter(30 * time.Second), brokers: map[int32]string{}, kick: make(chan struct{})}
 	var roots *x509.CertPool
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -310,7 +311,28 @@ func (k *kafkaCluster) reload() error {
 			return fmt.Errorf("kafka client secret: %w", err)
 		}
 	}
+	k.mu.Lock()
+	close(k.kick)
+	k.kick = make(chan struct{})
+	k.mu.Unlock()
 	return nil
+}
+
+// sleep waits d, or until ctx ends (false), or until a reload (new secrets
+// may work: retry now).
+func (k *kafkaCluster) sleep(ctx context.Context, d time.Duration) bool {
+	k.mu.Lock()
+	kick := k.kick
+	k.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-kick:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // dial connects to one broker, logging authentication failures once per

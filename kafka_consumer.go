@@ -29,6 +29,7 @@ const kafkaHeartbeatTopic = "gcn.heartbeat"
 // Per-partition and total bytes fetched but not yet handed to the sink;
 // beyond them a partition is left out of the next Fetch.
 const (
+	kafkaIdleClose      = time.Minute // a fetcher with nothing to fetch closes its connection
 	kafkaQueuePartition = 4 << 20
 	kafkaMaxBatchBytes  = 16 << 20
 )
@@ -242,7 +243,7 @@ func (c *kafkaConsumer) metadataLoop(ctx context.Context) {
 			} else {
 				c.k.warn("metadata", "kafka: cluster metadata failed; retrying", "error", err, "retry_in", wait.Round(time.Millisecond))
 			}
-			if !kafkaSleep(ctx, wait) {
+			if !c.k.sleep(ctx, wait) {
 				return
 			}
 			continue
@@ -426,9 +427,17 @@ func (c *kafkaConsumer) fetchLoop(ctx context.Context, id int32, wake chan struc
 	}()
 	bo := kafkaBackoff{min: 100 * time.Millisecond, max: 10 * time.Second}
 	authBo := kafkaBackoff{min: 2 * time.Second, max: 60 * time.Second}
+	busy := time.Now()
 	for ctx.Err() == nil {
 		fetch, resolve, nextRetry := c.fetchable(id)
 		if len(fetch) == 0 && len(resolve) == 0 {
+			if conn != nil && time.Since(busy) > kafkaIdleClose {
+				conn.close() // no partition led here any more
+				conn = nil
+				c.mu.Lock()
+				c.live[id] = false
+				c.mu.Unlock()
+			}
 			wait := 250 * time.Millisecond
 			if !nextRetry.IsZero() {
 				wait = min(wait, max(time.Until(nextRetry), time.Millisecond))
@@ -472,12 +481,13 @@ func (c *kafkaConsumer) fetchLoop(ctx context.Context, id int32, wake chan struc
 				}
 				c.setLive(id, false, state)
 				c.requestRefresh()
-				kafkaSleep(ctx, wait)
+				c.k.sleep(ctx, wait)
 				continue
 			}
 			authBo.reset()
 			c.setLive(id, true, "fetching")
 		}
+		busy = time.Now()
 		var err error
 		if len(resolve) > 0 {
 			err = c.resolveOffsets(ctx, conn, resolve)

@@ -150,7 +150,7 @@ func (p *kafkaProducer) run(ctx context.Context) {
 			p.k.warn("produce:"+what, "kafka publish: "+what+" failed; retrying", "topic", p.topic, "error", err, "retry_in", wait.Round(time.Millisecond))
 		}
 		leaders = nil
-		return kafkaSleep(ctx, wait)
+		return p.k.sleep(ctx, wait)
 	}
 	for ctx.Err() == nil {
 		p.mu.Lock()
