@@ -23,10 +23,11 @@ import (
 )
 
 type kafkaFakePart struct {
-	leader   int32
-	logStart int64
-	values   [][]byte
-	times    []time.Time
+	leader    int32
+	logStart  int64
+	corruptAt int64 // a batch starting here is served with a bad CRC (-1: never)
+	values    [][]byte
+	times     []time.Time
 }
 
 type kafkaFakeCluster struct {
@@ -91,7 +92,7 @@ func (f *kafkaFakeCluster) createTopic(name string, parts int, leader int32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := 0; i < parts; i++ {
-		f.topics[name] = append(f.topics[name], &kafkaFakePart{leader: leader})
+		f.topics[name] = append(f.topics[name], &kafkaFakePart{leader: leader, corruptAt: -1})
 	}
 }
 
@@ -372,11 +373,22 @@ func (f *kafkaFakeCluster) fetch(node int32, e *kafkaEnc, d *kafkaDec) {
 			if r.off < p.logStart || r.off > hw {
 				code = kafkaErrOffsetOutOfRange
 			} else if r.off < hw {
-				b, err := appendKafkaBatch(nil, p.values[r.off:], kafkaCodecNone, time.Now())
+				end := hw
+				if r.off < p.corruptAt && p.corruptAt < hw {
+					end = p.corruptAt // the bad batch comes on its own
+				}
+				b, err := appendKafkaBatch(nil, p.values[r.off:end], kafkaCodecNone, time.Now())
 				if err != nil {
 					panic(err)
 				}
 				binary.BigEndian.PutUint64(b, uint64(r.off)) // base offset (the CRC does not cover it)
+				if r.off == p.corruptAt {
+					b[len(b)-1] ^= 0xff
+					// Serve only the first record so the bad batch ends before the next.
+					b, _ = appendKafkaBatch(nil, p.values[r.off:r.off+1], kafkaCodecNone, time.Now())
+					binary.BigEndian.PutUint64(b, uint64(r.off))
+					b[len(b)-1] ^= 0xff
+				}
 				records = b
 			}
 		}
@@ -946,4 +958,59 @@ func TestKafkaCommands(t *testing.T) {
 	if code, _, _ = runCmd("kafka-publish", "--kafka-bootstrap", "h:1"); code != 2 {
 		t.Errorf("publish usage: %d", code)
 	}
+}
+
+func TestKafkaConsumerHeartbeatTooLargeCorrupt(t *testing.T) {
+	f := newKafkaFakeCluster(t, 1)
+	f.createTopic("t", 1, 0)
+	f.createTopic(kafkaHeartbeatTopic, 1, 0)
+	f.appendValues("t", 0, "ok0", strings.Repeat("L", 200), "bad2", "ok3")
+	f.mu.Lock()
+	f.topics["t"][0].corruptAt = 2
+	f.mu.Unlock()
+	col := &kafkaCollected{ch: make(chan struct{}, 1)}
+	cfg := kafkaConfig{Topics: []string{"*"}, Start: "earliest", MaxValueBytes: 100}
+	c, logs, stop := startKafkaTestConsumer(t, f, cfg, "", col.sink(false, nil))
+	got := col.wait(t, 3, 5*time.Second)
+	if strings.Join(got, " ") != "t/0@0=ok0 t/0@1= t/0@3=ok3" {
+		t.Errorf("got %v", got)
+	}
+	if !strings.Contains(logs.String(), "skipping a record batch") {
+		t.Errorf("corrupt batch not logged:\n%s", logs)
+	}
+	if _, ok := c.heartbeatAge(); ok {
+		t.Error("heartbeat age before any heartbeat")
+	}
+	f.appendValues(kafkaHeartbeatTopic, 0, `{"alert_datetime":"now"}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if age, ok := c.heartbeatAge(); ok {
+			if age > 5*time.Second {
+				t.Errorf("heartbeat age %v", age)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no heartbeat age")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	col.mu.Lock()
+	for _, g := range col.got {
+		if strings.HasPrefix(g, kafkaHeartbeatTopic) {
+			t.Errorf("heartbeat handed to the sink: %s", g)
+		}
+	}
+	col.mu.Unlock()
+	var sb strings.Builder
+	c.writeMetrics(&sb)
+	for _, want := range []string{`comet_kafka_skipped_total{reason="too-large"} 1`, `comet_kafka_skipped_total{reason="corrupt"} 1`, `comet_kafka_messages_total{topic="t"} 3`} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, sb.String())
+		}
+	}
+	if strings.Contains(sb.String(), kafkaHeartbeatTopic) {
+		t.Errorf("heartbeat in metrics:\n%s", sb.String())
+	}
+	stop()
 }
