@@ -119,13 +119,18 @@ func (s *kafkaTokenSource) token(ctx context.Context) (string, error) {
 				}
 				return "", err
 			}
+			// This caller fetches, in its own goroutine (nothing outlives
+			// the caller's run); the others wait for it.
 			ch := make(chan struct{})
 			s.fetching = ch
 			secret := s.secret
 			s.requests++
 			s.mu.Unlock()
-			go s.fetch(secret, ch)
-			s.mu.Lock()
+			s.fetch(ctx, secret, ch)
+			if err := ctx.Err(); err != nil {
+				return "", err
+			}
+			continue
 		}
 		ch := s.fetching
 		s.mu.Unlock()
@@ -144,15 +149,18 @@ func (s *kafkaTokenSource) token(ctx context.Context) (string, error) {
 	}
 }
 
-// fetch runs one token request, detached from any caller's context.
-func (s *kafkaTokenSource) fetch(secret string, ch chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), kafkaHTTPTimeout)
+// fetch runs one token request; a request cut short by the caller's
+// cancellation counts as no attempt (a waiter starts another).
+func (s *kafkaTokenSource) fetch(parent context.Context, secret string, ch chan struct{}) {
+	ctx, cancel := context.WithTimeout(parent, kafkaHTTPTimeout)
 	defer cancel()
 	tok, life, err := s.request(ctx, secret)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if err != nil {
+	if err != nil && parent.Err() != nil {
+		// cancelled: leave the state as it was
+	} else if err != nil {
 		s.lastErr = err
 		s.backoff = min(max(2*s.backoff, 5*time.Second), 5*time.Minute)
 		s.retryAt = now.Add(s.backoff)
