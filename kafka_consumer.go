@@ -889,7 +889,7 @@ func (c *kafkaConsumer) writeMetrics(w io.Writer) {
 	}
 	fmt.Fprintln(w, "# HELP comet_kafka_connected Whether the Kafka consumer has a working broker connection.")
 	fmt.Fprintln(w, "# TYPE comet_kafka_connected gauge")
-	fmt.Fprintf(w, "comet_kafka_connected %d\n", boolInt(c.connectedLocked()))
+	fmt.Fprintf(w, "comet_kafka_connected %d\n", kafkaBoolInt(c.connectedLocked()))
 }
 
 func kafkaSortedKeys(m map[string]uint64) []string {

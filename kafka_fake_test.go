@@ -131,7 +131,7 @@ func (f *kafkaFakeCluster) serve(node int32, c net.Conn) {
 		if _, err := io.ReadFull(c, req); err != nil {
 			return
 		}
-		d := kafkaDec{b: req}
+		d := kafkaWireDec{b: req}
 		api, ver, corr := d.i16(), d.i16(), d.i32()
 		d.nstr()
 		f.mu.Lock()
@@ -143,7 +143,7 @@ func (f *kafkaFakeCluster) serve(node int32, c net.Conn) {
 		if drop {
 			return
 		}
-		var e kafkaEnc
+		var e kafkaWireEnc
 		switch api {
 		case kafkaAPIApiVersions:
 			e.i16(0)
@@ -203,7 +203,7 @@ func (f *kafkaFakeCluster) serve(node int32, c net.Conn) {
 	}
 }
 
-func (f *kafkaFakeCluster) metadata(e *kafkaEnc, d *kafkaDec) {
+func (f *kafkaFakeCluster) metadata(e *kafkaWireEnc, d *kafkaWireDec) {
 	n := int(d.i32())
 	var want []string
 	for i := 0; i < n; i++ {
@@ -265,7 +265,7 @@ func (f *kafkaFakeCluster) part(node int32, topic string, i int32) (*kafkaFakePa
 	return parts[i], 0
 }
 
-func (f *kafkaFakeCluster) listOffsets(node int32, e *kafkaEnc, d *kafkaDec) {
+func (f *kafkaFakeCluster) listOffsets(node int32, e *kafkaWireEnc, d *kafkaWireDec) {
 	d.i32()
 	d.i8()
 	f.mu.Lock()
@@ -308,7 +308,7 @@ func (f *kafkaFakeCluster) listOffsets(node int32, e *kafkaEnc, d *kafkaDec) {
 	}
 }
 
-func (f *kafkaFakeCluster) fetch(node int32, e *kafkaEnc, d *kafkaDec) {
+func (f *kafkaFakeCluster) fetch(node int32, e *kafkaWireEnc, d *kafkaWireDec) {
 	d.i32()
 	maxWait := time.Duration(d.i32()) * time.Millisecond
 	d.i32()
@@ -403,7 +403,7 @@ func (f *kafkaFakeCluster) fetch(node int32, e *kafkaEnc, d *kafkaDec) {
 	}
 }
 
-func (f *kafkaFakeCluster) produce(node int32, e *kafkaEnc, d *kafkaDec) {
+func (f *kafkaFakeCluster) produce(node int32, e *kafkaWireEnc, d *kafkaWireDec) {
 	d.nstr()
 	d.i16()
 	d.i32()

@@ -114,26 +114,26 @@ func kafkaRetriable(code int16) bool {
 	return false
 }
 
-var errKafkaMalformed = errors.New("kafka: malformed response")
+var errKafkaWireMalformed = errors.New("kafka: malformed response")
 
 // ---- encoding ----
 
-type kafkaEnc struct{ b []byte }
+type kafkaWireEnc struct{ b []byte }
 
-func (e *kafkaEnc) i8(v int8)   { e.b = append(e.b, byte(v)) }
-func (e *kafkaEnc) i16(v int16) { e.b = binary.BigEndian.AppendUint16(e.b, uint16(v)) }
-func (e *kafkaEnc) i32(v int32) { e.b = binary.BigEndian.AppendUint32(e.b, uint32(v)) }
-func (e *kafkaEnc) i64(v int64) { e.b = binary.BigEndian.AppendUint64(e.b, uint64(v)) }
-func (e *kafkaEnc) boolean(v bool) {
+func (e *kafkaWireEnc) i8(v int8)   { e.b = append(e.b, byte(v)) }
+func (e *kafkaWireEnc) i16(v int16) { e.b = binary.BigEndian.AppendUint16(e.b, uint16(v)) }
+func (e *kafkaWireEnc) i32(v int32) { e.b = binary.BigEndian.AppendUint32(e.b, uint32(v)) }
+func (e *kafkaWireEnc) i64(v int64) { e.b = binary.BigEndian.AppendUint64(e.b, uint64(v)) }
+func (e *kafkaWireEnc) boolean(v bool) {
 	if v {
 		e.i8(1)
 	} else {
 		e.i8(0)
 	}
 }
-func (e *kafkaEnc) str(s string) { e.i16(int16(len(s))); e.b = append(e.b, s...) }
-func (e *kafkaEnc) nullStr()     { e.i16(-1) }
-func (e *kafkaEnc) bytes(p []byte) {
+func (e *kafkaWireEnc) str(s string) { e.i16(int16(len(s))); e.b = append(e.b, s...) }
+func (e *kafkaWireEnc) nullStr()     { e.i16(-1) }
+func (e *kafkaWireEnc) bytes(p []byte) {
 	if p == nil {
 		e.i32(-1)
 		return
@@ -141,12 +141,12 @@ func (e *kafkaEnc) bytes(p []byte) {
 	e.i32(int32(len(p)))
 	e.b = append(e.b, p...)
 }
-func (e *kafkaEnc) arr(n int) { e.i32(int32(n)) }
+func (e *kafkaWireEnc) arr(n int) { e.i32(int32(n)) }
 
 // kafkaRequest frames one request: size, header v1 (api key, version,
 // correlation id, client id), body.
 func kafkaRequest(api, version int16, corr int32, clientID string, body []byte) []byte {
-	e := kafkaEnc{b: make([]byte, 4, 4+10+len(clientID)+len(body))}
+	e := kafkaWireEnc{b: make([]byte, 4, 4+10+len(clientID)+len(body))}
 	e.i16(api)
 	e.i16(version)
 	e.i32(corr)
@@ -158,25 +158,25 @@ func kafkaRequest(api, version int16, corr int32, clientID string, body []byte) 
 
 // ---- decoding ----
 
-// kafkaDec reads big-endian fields from a response; the first failure sticks
+// kafkaWireDec reads big-endian fields from a response; the first failure sticks
 // and every later read returns zero values.
-type kafkaDec struct {
+type kafkaWireDec struct {
 	b   []byte
 	err error
 }
 
-func (d *kafkaDec) need(n int) bool {
+func (d *kafkaWireDec) need(n int) bool {
 	if d.err != nil {
 		return false
 	}
 	if n < 0 || len(d.b) < n {
-		d.err = errKafkaMalformed
+		d.err = errKafkaWireMalformed
 		d.b = nil
 		return false
 	}
 	return true
 }
-func (d *kafkaDec) i8() int8 {
+func (d *kafkaWireDec) i8() int8 {
 	if !d.need(1) {
 		return 0
 	}
@@ -184,7 +184,7 @@ func (d *kafkaDec) i8() int8 {
 	d.b = d.b[1:]
 	return v
 }
-func (d *kafkaDec) i16() int16 {
+func (d *kafkaWireDec) i16() int16 {
 	if !d.need(2) {
 		return 0
 	}
@@ -192,7 +192,7 @@ func (d *kafkaDec) i16() int16 {
 	d.b = d.b[2:]
 	return v
 }
-func (d *kafkaDec) i32() int32 {
+func (d *kafkaWireDec) i32() int32 {
 	if !d.need(4) {
 		return 0
 	}
@@ -200,7 +200,7 @@ func (d *kafkaDec) i32() int32 {
 	d.b = d.b[4:]
 	return v
 }
-func (d *kafkaDec) i64() int64 {
+func (d *kafkaWireDec) i64() int64 {
 	if !d.need(8) {
 		return 0
 	}
@@ -208,10 +208,10 @@ func (d *kafkaDec) i64() int64 {
 	d.b = d.b[8:]
 	return v
 }
-func (d *kafkaDec) boolean() bool { return d.i8() != 0 }
+func (d *kafkaWireDec) boolean() bool { return d.i8() != 0 }
 
 // nstr reads a nullable string; null reads as "".
-func (d *kafkaDec) nstr() string {
+func (d *kafkaWireDec) nstr() string {
 	n := int(d.i16())
 	if n < 0 || d.err != nil {
 		return ""
@@ -223,10 +223,10 @@ func (d *kafkaDec) nstr() string {
 	d.b = d.b[n:]
 	return s
 }
-func (d *kafkaDec) str() string { return d.nstr() }
+func (d *kafkaWireDec) str() string { return d.nstr() }
 
 // bytes reads nullable bytes, aliasing the response buffer.
-func (d *kafkaDec) bytes() []byte {
+func (d *kafkaWireDec) bytes() []byte {
 	n := int(d.i32())
 	if n < 0 || d.err != nil {
 		return nil
@@ -241,7 +241,7 @@ func (d *kafkaDec) bytes() []byte {
 
 // arr reads an array length; each element takes at least minElem bytes, so
 // a length the remaining input cannot hold is malformed. Null reads as 0.
-func (d *kafkaDec) arr(minElem int) int {
+func (d *kafkaWireDec) arr(minElem int) int {
 	n := int(d.i32())
 	if d.err != nil || n < 0 {
 		return 0
@@ -250,14 +250,14 @@ func (d *kafkaDec) arr(minElem int) int {
 		minElem = 1
 	}
 	if n > len(d.b)/minElem {
-		d.err = errKafkaMalformed
+		d.err = errKafkaWireMalformed
 		d.b = nil
 		return 0
 	}
 	return n
 }
 
-func (d *kafkaDec) done() error {
+func (d *kafkaWireDec) done() error {
 	if d.err != nil {
 		return d.err
 	}
@@ -276,7 +276,7 @@ type kafkaApiVersionsResp struct {
 func encodeKafkaApiVersions(version int16) []byte { return nil }
 
 func decodeKafkaApiVersions(b []byte, version int16) (*kafkaApiVersionsResp, error) {
-	d := kafkaDec{b: b}
+	d := kafkaWireDec{b: b}
 	r := &kafkaApiVersionsResp{versions: map[int16]kafkaVersionRange{}}
 	r.errCode = d.i16()
 	n := d.arr(6)
@@ -310,7 +310,7 @@ func kafkaPickVersions(broker map[int16]kafkaVersionRange) map[int16]int16 {
 // ---- SASL ----
 
 func encodeKafkaSaslHandshake(mechanism string) []byte {
-	var e kafkaEnc
+	var e kafkaWireEnc
 	e.str(mechanism)
 	return e.b
 }
@@ -321,7 +321,7 @@ type kafkaSaslHandshakeResp struct {
 }
 
 func decodeKafkaSaslHandshake(b []byte) (*kafkaSaslHandshakeResp, error) {
-	d := kafkaDec{b: b}
+	d := kafkaWireDec{b: b}
 	r := &kafkaSaslHandshakeResp{errCode: d.i16()}
 	n := d.arr(2)
 	for i := 0; i < n; i++ {
@@ -331,7 +331,7 @@ func decodeKafkaSaslHandshake(b []byte) (*kafkaSaslHandshakeResp, error) {
 }
 
 func encodeKafkaSaslAuthenticate(auth []byte) []byte {
-	var e kafkaEnc
+	var e kafkaWireEnc
 	if auth == nil {
 		auth = []byte{}
 	}
@@ -347,7 +347,7 @@ type kafkaSaslAuthResp struct {
 }
 
 func decodeKafkaSaslAuthenticate(b []byte, version int16) (*kafkaSaslAuthResp, error) {
-	d := kafkaDec{b: b}
+	d := kafkaWireDec{b: b}
 	r := &kafkaSaslAuthResp{errCode: d.i16(), errMsg: d.nstr(), auth: d.bytes()}
 	if version >= 1 {
 		r.lifetimeMs = d.i64()
@@ -360,7 +360,7 @@ func decodeKafkaSaslAuthenticate(b []byte, version int16) (*kafkaSaslAuthResp, e
 // encodeKafkaMetadata asks for the named topics, or every topic when topics
 // is nil; never for topic creation.
 func encodeKafkaMetadata(version int16, topics []string) []byte {
-	var e kafkaEnc
+	var e kafkaWireEnc
 	if topics == nil {
 		e.i32(-1)
 	} else {
@@ -406,7 +406,7 @@ type kafkaMetadataResp struct {
 }
 
 func decodeKafkaMetadata(b []byte, version int16) (*kafkaMetadataResp, error) {
-	d := kafkaDec{b: b}
+	d := kafkaWireDec{b: b}
 	r := &kafkaMetadataResp{}
 	if version >= 3 {
 		d.i32() // throttle
@@ -437,7 +437,7 @@ func decodeKafkaMetadata(b []byte, version int16) (*kafkaMetadataResp, error) {
 			if version >= 7 {
 				p.epoch = d.i32()
 			}
-			for k, nk := 0, 2+boolInt(version >= 5); k < nk; k++ { // replicas, isr, offline
+			for k, nk := 0, 2+kafkaBoolInt(version >= 5); k < nk; k++ { // replicas, isr, offline
 				m := d.arr(4)
 				for x := 0; x < m; x++ {
 					d.i32()
@@ -456,7 +456,7 @@ func decodeKafkaMetadata(b []byte, version int16) (*kafkaMetadataResp, error) {
 	return r, d.done()
 }
 
-func boolInt(b bool) int {
+func kafkaBoolInt(b bool) int {
 	if b {
 		return 1
 	}
@@ -479,7 +479,7 @@ type kafkaListOffsetsReq struct {
 }
 
 func encodeKafkaListOffsets(version int16, reqs []kafkaListOffsetsReq) []byte {
-	var e kafkaEnc
+	var e kafkaWireEnc
 	e.i32(-1) // replica id
 	if version >= 2 {
 		e.i8(0) // read uncommitted
@@ -526,7 +526,7 @@ type kafkaListOffsetsPart struct {
 }
 
 func decodeKafkaListOffsets(b []byte, version int16) ([]kafkaListOffsetsPart, error) {
-	d := kafkaDec{b: b}
+	d := kafkaWireDec{b: b}
 	if version >= 2 {
 		d.i32()
 	}
@@ -567,7 +567,7 @@ type kafkaFetchReq struct {
 }
 
 func encodeKafkaFetch(version int16, maxWaitMs int32, reqs []kafkaFetchReq) []byte {
-	var e kafkaEnc
+	var e kafkaWireEnc
 	e.i32(-1) // replica id
 	e.i32(maxWaitMs)
 	e.i32(kafkaFetchMinBytes)
@@ -610,7 +610,7 @@ type kafkaFetchResp struct {
 }
 
 func decodeKafkaFetch(b []byte, version int16) (*kafkaFetchResp, error) {
-	d := kafkaDec{b: b}
+	d := kafkaWireDec{b: b}
 	r := &kafkaFetchResp{}
 	d.i32() // throttle
 	r.errCode = d.i16()
@@ -647,7 +647,7 @@ type kafkaProduceReq struct {
 }
 
 func encodeKafkaProduce(version int16, timeoutMs int32, reqs []kafkaProduceReq) []byte {
-	var e kafkaEnc
+	var e kafkaWireEnc
 	e.nullStr() // transactional id
 	e.i16(-1)   // acks: all in-sync replicas
 	e.i32(timeoutMs)
@@ -673,7 +673,7 @@ type kafkaProducePart struct {
 }
 
 func decodeKafkaProduce(b []byte, version int16) ([]kafkaProducePart, error) {
-	d := kafkaDec{b: b}
+	d := kafkaWireDec{b: b}
 	var out []kafkaProducePart
 	n := d.arr(6)
 	for i := 0; i < n; i++ {
