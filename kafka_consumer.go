@@ -117,6 +117,7 @@ type kafkaConsumer struct {
 	messages  map[string]uint64
 	skipped   map[string]uint64
 	refreshCh chan struct{}
+	unmatched map[string]bool // patterns reported as matching nothing
 
 	infMu    sync.Mutex
 	inflight int
@@ -145,7 +146,7 @@ func newKafkaConsumer(cfg *kafkaConfig, dir string, sink kafkaSink, log *slog.Lo
 		cfg: cfg, k: k, offsets: offs, sink: sink, log: k.log, syncFirst: syncFirst,
 		parts: map[kafkaTP]*kafkaPart{}, fetchers: map[int32]chan struct{}{}, live: map[int32]bool{},
 		messages: map[string]uint64{}, skipped: map[string]uint64{},
-		refreshCh: make(chan struct{}, 1), infWake: make(chan struct{}),
+		refreshCh: make(chan struct{}, 1), infWake: make(chan struct{}), unmatched: map[string]bool{},
 	}
 	c.firstRun = len(offs.pos) == 0
 	return c, nil
@@ -323,6 +324,22 @@ func (c *kafkaConsumer) applyMetadata(ctx context.Context, md *kafkaMetadataResp
 	for tp, p := range c.parts {
 		if !seen[tp] {
 			p.missing, p.leader, p.state = true, -1, "missing"
+		}
+	}
+	// Say once per pattern that it matches nothing yet (not an error).
+	for _, pat := range c.cfg.Topics {
+		matched := false
+		for _, t := range md.topics {
+			if t.name == pat || (kafkaIsGlob(pat) && kafkaGlobMatch(pat, t.name)) {
+				matched = true
+				break
+			}
+		}
+		if matched {
+			delete(c.unmatched, pat)
+		} else if !c.unmatched[pat] {
+			c.unmatched[pat] = true
+			c.log.Warn("kafka: no topic matches yet; will look again every refresh (not an error: a topic appears with its first message)", "pattern", pat, "refresh", c.cfg.Refresh)
 		}
 	}
 }

@@ -671,6 +671,9 @@ func TestKafkaConsumerOutOfRangeAndStart(t *testing.T) {
 	if !strings.Contains(logs.String(), "offset out of range") {
 		t.Errorf("no log line:\n%s", logs)
 	}
+	if n := strings.Count(logs.String(), "no topic matches yet"); n != 1 || !strings.Contains(logs.String(), "pattern=absent.*") {
+		t.Errorf("an unmatched pattern should be reported once, got %d:\n%s", n, logs)
+	}
 	stop()
 }
 
