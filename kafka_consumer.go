@@ -602,6 +602,8 @@ func (c *kafkaConsumer) resolveOffsets(ctx context.Context, conn *kafkaConn, req
 				p.state = "fetching"
 				p.queue = append(p.queue, kafkaQueued{rewind: true, skipTo: r.offset})
 				kafkaNotify(p.wake)
+			} else {
+				p.retryAt = time.Now().Add(time.Second) // no offset given: ask again later
 			}
 		}
 		c.mu.Unlock()
