@@ -579,3 +579,59 @@ func TestKafkaLeaderChange(t *testing.T) {
 	rest := tail.take(t, 3, 20*time.Second)
 	same(t, ivorns(append(first, rest...)), wantIvorns("mv", 0, 6))
 }
+
+// TestKafkaLatency measures franz-go produce → comet kafka-tail line at
+// 100 records/s through kfake (reported, and bounded loosely).
+func TestKafkaLatency(t *testing.T) {
+	c := cluster(t, kfake.SeedTopics(1, "lat"))
+	const n = 100
+	tail := start(t, "kafka-tail", "--kafka-bootstrap", bootstrap(c), "--kafka-topic", "lat", "--count", fmt.Sprint(n), "--timeout", "60s")
+	time.Sleep(1500 * time.Millisecond) // positioned at the end
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("lat"), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sent := make([]time.Time, n)
+	recv := make([]time.Time, n)
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		for i := 0; i < n; i++ {
+			l, ok := <-tail.lines
+			if !ok {
+				return
+			}
+			var k int
+			fmt.Sscanf(strings.Fields(l)[2], "ivo://interop/kafka#lat-%d", &k)
+			if k >= 0 && k < n {
+				recv[k] = time.Now()
+			}
+		}
+	}()
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		sent[i] = time.Now()
+		cl.Produce(ctx, &kgo.Record{Value: event(i, "lat")}, nil)
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("lines missing; stderr:\n%s", tail.errText())
+	}
+	var lat []time.Duration
+	for i := range sent {
+		if !recv[i].IsZero() {
+			lat = append(lat, recv[i].Sub(sent[i]))
+		}
+	}
+	if len(lat) != n {
+		t.Fatalf("%d of %d records seen", len(lat), n)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("kgo produce → kafka-tail line, 100/s via kfake: p50 %v p99 %v max %v", lat[n/2], lat[n*99/100], lat[n-1])
+	if lat[n/2] > 200*time.Millisecond {
+		t.Errorf("p50 %v", lat[n/2])
+	}
+}
