@@ -151,3 +151,16 @@ func readFrameCharged(ctx context.Context, r io.Reader, buf []byte, max int, bud
 	}
 	return raw, charge, nil
 }
+
+// chargeTree brings a message's charge up to what its tree really costs,
+// once parsed (the estimate was made before): over the limit if need be,
+// since waiting now could deadlock.
+func (b *broker) chargeTree(charge *int64, raw []byte, doc *document) {
+	if doc == nil || charge == nil {
+		return
+	}
+	if need := int64(len(raw) + doc.sizeBytes()); need > *charge {
+		b.inflight.force(need - *charge)
+		*charge = need
+	}
+}

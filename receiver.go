@@ -30,7 +30,7 @@ func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	raw, charge, err := readFrameCharged(rctx, c, nil, b.cfg.maxMessageSize, b.inflight)
-	defer b.inflight.release(charge)
+	defer func() { b.inflight.release(charge) }()
 	if err != nil {
 		end, level := connEnd(err)
 		b.rl.log(level, host, "no event", "author connection ended without an event: "+end.Error(), "role", "receiver", "addr", peer)
@@ -40,7 +40,7 @@ func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 		}
 		return
 	}
-	reply := b.judgeSubmission(raw, peer, host, log)
+	reply := b.judgeSubmission(raw, peer, host, log, &charge)
 	if reply == nil {
 		return
 	}
@@ -62,9 +62,10 @@ func peerName(c net.Conn) string {
 
 // judgeSubmission runs the receiver's checks and admission on one message
 // and returns the reply to send: nil to close without one.
-func (b *broker) judgeSubmission(raw []byte, peer, host string, log *slog.Logger) *transport {
+func (b *broker) judgeSubmission(raw []byte, peer, host string, log *slog.Logger, charge *int64) *transport {
 	now := b.now()
 	doc, ivorn, rej := checkSubmission(raw)
+	b.chargeTree(charge, raw, doc)
 	ev := b.submissionEvent(raw, ivorn, peer, doc)
 	ev.host = host
 	if rej != nil && ivorn == "" {

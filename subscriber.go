@@ -143,7 +143,7 @@ func (u *upstream) session(ctx context.Context, conn net.Conn) error {
 			}
 			return end
 		}
-		reply, alive := u.handleMessage(raw)
+		reply, alive := u.handleMessage(raw, &charge)
 		b.inflight.release(charge)
 		if !alive {
 			continue // does not count as a sign of life
@@ -168,7 +168,7 @@ func (u *upstream) readFrame(ctx context.Context, br *bufio.Reader, deadline tim
 
 // handleMessage answers one message from the upstream; alive is false for
 // a message that is not a sign of life (unreadable, or an unknown role).
-func (u *upstream) handleMessage(raw []byte) (reply *transport, alive bool) {
+func (u *upstream) handleMessage(raw []byte, charge *int64) (reply *transport, alive bool) {
 	b := u.b
 	ri, err := scanRoot(raw)
 	if err != nil {
@@ -177,7 +177,7 @@ func (u *upstream) handleMessage(raw []byte) (reply *transport, alive bool) {
 	}
 	switch {
 	case isVOEventRole(ri.role):
-		return u.handleEvent(raw, ri), true
+		return u.handleEvent(raw, ri, charge), true
 	case ri.role == "iamalive" || ri.role == "authenticate":
 		tr, err := parseTransport(raw)
 		if err != nil {
@@ -239,7 +239,7 @@ func checkUpstreamEvent(raw []byte, ri rootInfo) (*document, *rejection) {
 // one bad event does not cost the link (a Comet upstream drops a subscriber
 // that leaves ten events unacknowledged). One without an ivorn cannot be
 // acked and gets nothing.
-func (u *upstream) handleEvent(raw []byte, ri rootInfo) *transport {
+func (u *upstream) handleEvent(raw []byte, ri rootInfo, charge *int64) *transport {
 	b := u.b
 	u.received.Add(1)
 	now := b.now()
@@ -247,6 +247,7 @@ func (u *upstream) handleEvent(raw []byte, ri rootInfo) *transport {
 	ev.host = u.addr
 	b.m.parses.Add(1)
 	doc, pre := checkUpstreamEvent(raw, ri)
+	b.chargeTree(charge, raw, doc)
 	ev.doc = doc
 	b.admit(ev, pre, u.log)
 	if !ri.hasIvorn {

@@ -54,9 +54,22 @@ def event(local, body=b"", extra_root=b""):
             b"<What><Param name=\"t\" value=\"" + str(time.time()).encode() + b"\"/>" + body + b"</What>\n</voe:VOEvent>\n")
 
 
+# Honest peers connect from 127.0.0.1; each attack from an address of its
+# own (127.0.0.2 and up), as attackers on a network would.
+ATTACKER = threading.local()
+
+
 def connect(port, timeout=5):
-    s = socket.create_connection((HOST, int(port)), timeout=timeout)
+    src = getattr(ATTACKER, "addr", None)
+    s = socket.create_connection((HOST, int(port)), timeout=timeout, source_address=(src, 0) if src else None)
     return s
+
+
+def attacker(n, f):
+    def run(*args):
+        ATTACKER.addr = "127.0.0.%d" % (n + 2)
+        f(*args)
+    return run
 
 
 def submit(ev, timeout=20):
@@ -158,7 +171,10 @@ def attack_quadratic():
 
 def attack_big_concurrent():
     pad = b"<Description>" + b"x" * (1000 * 1000) + b"</Description>"
+    addr = ATTACKER.addr
+
     def one(i):
+        ATTACKER.addr = addr
         try:
             submit(event("big-%d" % i, body=pad), timeout=30)
             count("big_submitted")
@@ -248,14 +264,14 @@ def fake_upstream():
 
 
 def main():
-    threads = [threading.Thread(target=f, daemon=True) for f in (
-        honest_author, attack_quadratic, attack_big_concurrent, attack_partial_frames,
-        attack_idle_flood, attack_tiny_frames, fake_upstream)]
+    threads = [threading.Thread(target=honest_author, daemon=True), threading.Thread(target=fake_upstream, daemon=True)]
+    for n, f in enumerate((attack_quadratic, attack_big_concurrent, attack_partial_frames, attack_idle_flood, attack_tiny_frames)):
+        threads.append(threading.Thread(target=attacker(n, f), daemon=True))
     threads.append(threading.Thread(target=subscriber, args=("honest_subscriber",), daemon=True))
-    threads.append(threading.Thread(target=subscriber, args=("stuck_subscriber", None, False), daemon=True))
+    threads.append(threading.Thread(target=attacker(5, subscriber), args=("stuck_subscriber", None, False), daemon=True))
     heavy = [b"count(//*[count(//*[count(//*) &gt; 0]) &gt; 0]) &lt; 0"] * 64
-    threads.append(threading.Thread(target=subscriber, args=("heavy_filter_subscriber", heavy), daemon=True))
-    threads.append(threading.Thread(target=subscriber, args=("ua_flapper", None, True, True), daemon=True))
+    threads.append(threading.Thread(target=attacker(6, subscriber), args=("heavy_filter_subscriber", heavy), daemon=True))
+    threads.append(threading.Thread(target=attacker(7, subscriber), args=("ua_flapper", None, True, True), daemon=True))
     for t in threads:
         t.start()
         time.sleep(0.05)
