@@ -28,6 +28,12 @@ type event struct {
 	host               string    // the sender's host (hostKey), for rate-limited logs
 	received           time.Time // when it arrived
 
+	// handled, when set, is called once every handler has finished with
+	// the event (or skipped it), or at once when no handler takes it: the
+	// Kafka bridge passes a partition's offset only then.
+	handled      func()
+	handlersLeft atomic.Int32
+
 	sigVerdict string // signature verdict (valid, unsigned, ...); "" if not checked
 	signer     string // signer's fingerprint when the verdict is valid
 

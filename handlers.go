@@ -200,24 +200,41 @@ func (q *handlerQueue) setMaxBytes(n int64) {
 // is logged and counted) or the queue is closed.
 func (q *handlerQueue) submit(ev *event) bool {
 	if len(q.lanes) == 0 {
+		if ev.handled != nil {
+			ev.handled()
+		}
 		return true
 	}
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.closed {
 		q.log.Warn("handler queue closed, event not handled", "ivorn", ev.ivorn)
+		if ev.handled != nil {
+			ev.handled()
+		}
 		return false
 	}
 	all := true
+	// Count the lanes that took it before any can finish with it.
+	ev.handlersLeft.Add(int32(len(q.lanes)))
 	for _, l := range q.lanes {
 		if !l.push(ev) {
 			all = false
 			l.overflows.Add(1)
 			q.m.handlerOverflows.Add(1)
 			q.log.Warn("handler queue full, event not handled", "handler", l.name, "ivorn", ev.ivorn, "queue", l.maxItems, "queue_bytes", l.maxBytes)
+			finishedWith(ev)
 		}
 	}
 	return all
+}
+
+// finishedWith notes that one handler lane is done with ev, calling
+// ev.handled when it was the last.
+func finishedWith(ev *event) {
+	if ev.handlersLeft.Add(-1) == 0 && ev.handled != nil {
+		ev.handled()
+	}
 }
 
 // push appends ev unless the lane is full in events or bytes (an empty
@@ -350,9 +367,10 @@ func (q *handlerQueue) work(l *handlerLane) {
 		}
 		if q.abandon.Load() {
 			q.abandoned.Add(1)
-			continue
+			continue // not handled: ev.handled is not called
 		}
 		q.run(l.h, ev)
+		finishedWith(ev)
 	}
 }
 

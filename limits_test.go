@@ -400,3 +400,31 @@ func TestQueuedItemsAccounted(t *testing.T) {
 		t.Errorf("queued items %d after every subscriber left, want 0", n)
 	}
 }
+
+// TestHandledCallback: ev.handled runs once, after every handler finished
+// (or at once with no handlers), and also when a lane skipped the event.
+func TestHandledCallback(t *testing.T) {
+	log, _ := newTestLogger()
+	release := make(chan struct{})
+	slow := &funcHandler{"slow", func(context.Context, *event) error { <-release; return nil }}
+	fast := &funcHandler{"fast", func(context.Context, *event) error { return nil }}
+	q := newHandlerQueue([]handler{slow, fast}, 4, 1, nil, log)
+	var calls atomic.Int32
+	ev := testEvent("ivo://x/y#h", "<e/>")
+	ev.handled = func() { calls.Add(1) }
+	q.submit(ev)
+	time.Sleep(20 * time.Millisecond)
+	if calls.Load() != 0 {
+		t.Fatal("handled before the slow handler finished")
+	}
+	close(release)
+	waitFor(t, "handled", func() bool { return calls.Load() == 1 })
+	q.close(context.Background())
+	none := newHandlerQueue(nil, 4, 1, nil, log)
+	ev2 := testEvent("ivo://x/y#h2", "<e/>")
+	ev2.handled = func() { calls.Add(1) }
+	none.submit(ev2)
+	if calls.Load() != 2 {
+		t.Error("handled not called at once with no handlers")
+	}
+}
