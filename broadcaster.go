@@ -111,7 +111,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	s.drop(s.readLoop())
 	<-writerDone
 	bc.queued.Add(-int64(s.out.discard())) // what the writer left
-	reason := s.reason // the first cause: a full queue, a dead peer, ...
+	reason := s.reason                     // the first cause: a full queue, a dead peer, ...
 	if s.filters.Swap(nil) != nil {
 		bc.filtering.Add(-1)
 	}
