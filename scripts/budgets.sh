@@ -7,7 +7,9 @@
 #   4. resident memory idle, and with 100 subscribers connected
 # Usage: scripts/budgets.sh [EVENTS]   (default 20000 events per scenario)
 # Environment: COMET (binary, default: built from this tree into a temp dir),
-# GOGC and GOMEMLIMIT pass through to the broker. Loopback only; every
+# GOGC and GOMEMLIMIT pass through to the broker. The broker gets
+# --max-connections-per-host=4096: the load generator's subscribers all come
+# from one address. Loopback only; every
 # broker it starts is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ rp=28198 bp=28199
 start() {
 	rm -rf "$tmp/db"
 	"$comet" --receive=tcp:$rp:interface=127.0.0.1 --broadcast=tcp:$bp:interface=127.0.0.1 \
-		--local-ivo=ivo://bench.local/broker --eventdb="$tmp/db" -q >"$tmp/broker.log" 2>&1 &
+		--local-ivo=ivo://bench.local/broker --eventdb="$tmp/db" -q --max-connections-per-host=4096 >"$tmp/broker.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do
 		(exec 3<>/dev/tcp/127.0.0.1/$rp) 2>/dev/null && return 0

@@ -121,6 +121,7 @@ echo "soak: starting $COMET on 127.0.0.1:$RECEIVE_PORT (receive) :$BROADCAST_POR
 	--eventdb="$tmp/eventdb" --eventdb-expiry="${EVENTDB_EXPIRY:-60s}" \
 	--http="127.0.0.1:$HTTP_PORT" \
 	--author-whitelist=127.0.0.0/8 --subscriber-whitelist=127.0.0.0/8 \
+	--max-connections-per-host=4096 \
 	>"$tmp/broker.log" 2>&1 &
 broker_pid=$!
 
