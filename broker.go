@@ -85,6 +85,9 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 	b := &broker{cfg: cfg, log: log, m: &metrics{}, now: time.Now, conns: map[net.Conn]struct{}{}, wait: sleepCtx,
 		inflight: newByteBudget(cfg.maxInflightBytes), penalty: newPenaltyBox(time.Now)}
 	b.rl = newRateLog(log, peerLogBurst, peerLogWindow, time.Now)
+	b.inflight.onWait = func(n int64) {
+		b.rl.log(slog.LevelWarn, "", "max-inflight-bytes", "in-flight byte budget full; a reader waits for room", "bytes", n, "limit", cfg.maxInflightBytes)
+	}
 	dialer := &net.Dialer{Timeout: cfg.dialTimeout}
 	b.dial = dialer.DialContext
 	if err := b.loadWhitelists(); err != nil {

@@ -35,6 +35,10 @@ type byteBudget struct {
 	waiters map[*budgetWaiter]struct{}
 
 	waits atomic.Int64 // acquisitions that had to wait (counted in /metrics)
+
+	// onWait, when set, is called (outside the lock) when a request has to
+	// wait: the broker logs it, rate-limited.
+	onWait func(n int64)
 }
 
 type budgetWaiter struct {
@@ -72,6 +76,9 @@ func (b *byteBudget) acquire(ctx context.Context, n int64) error {
 	b.waiters[w] = struct{}{}
 	b.mu.Unlock()
 	b.waits.Add(1)
+	if b.onWait != nil {
+		b.onWait(n)
+	}
 	select {
 	case <-w.ready:
 		return nil

@@ -6,6 +6,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -426,5 +428,38 @@ func TestHandledCallback(t *testing.T) {
 	none.submit(ev2)
 	if calls.Load() != 2 {
 		t.Error("handled not called at once with no handlers")
+	}
+}
+
+// TestWhitelistFileDeleted: a whitelist file that disappears before a
+// reload is reported as a missing file, not as a bad network.
+func TestWhitelistFileDeleted(t *testing.T) {
+	path := t.TempDir() + "/authors"
+	writeFile(t, path, "127.0.0.0/8\n")
+	if _, err := loadWhitelist([]string{path}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	_, err := loadWhitelist([]string{path})
+	if err == nil || !strings.Contains(err.Error(), "no such file") || strings.Contains(err.Error(), "not an IPv4") {
+		t.Errorf("err = %v, want it to say the file is missing", err)
+	}
+	if _, err := loadWhitelist([]string{"10.0.0.300/8"}); err == nil || !strings.Contains(err.Error(), "10.0.0.300") {
+		t.Errorf("a mistyped network: %v", err)
+	}
+}
+
+// TestCmdTimeoutDefault: --cmd-timeout is 60 s unless given.
+func TestCmdTimeoutDefault(t *testing.T) {
+	cfg, err := parseBrokerArgs([]string{"--receive", "--local-ivo=ivo://test/comet", "--eventdb", t.TempDir(), "--cmd", "/bin/true"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := buildHandlers(cfg.handlers, nil)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("%v %v", hs, err)
+	}
+	if got := hs[0].(*cmdHandler).timeout; got != 60*time.Second {
+		t.Errorf("default --cmd-timeout %v, want 60s", got)
 	}
 }
