@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 const (
@@ -50,7 +49,7 @@ func openKafkaOffsets(dir string) (*kafkaOffsets, error) {
 		return o, nil
 	}
 	o.path = filepath.Join(dir, kafkaOffsetsFile)
-	f, err := os.OpenFile(o.path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(o.path, os.O_RDONLY|oNoFollow, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return o, nil
 	}
@@ -154,46 +153,13 @@ func (o *kafkaOffsets) commit(syncFirst func() error) error {
 	for _, tp := range keys {
 		fmt.Fprintf(&b, "%s\t%d\t%d\n", tp.topic, tp.partition, snap[tp])
 	}
-	if err := kafkaWriteAtomic(o.path, b.Bytes()); err != nil {
+	if err := writeFileAtomic(o.path, b.Bytes()); err != nil {
 		return fmt.Errorf("kafka offsets %s: %w", o.path, err)
 	}
 	o.written = snap
 	return nil
 }
 
-// kafkaWriteAtomic replaces path with data: temp file, fsync, rename,
-// directory fsync.
-func kafkaWriteAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
-}
 
 // kafkaTracker follows one partition's messages handed out but not done,
 // in offset order, and moves the stored position to the first not done.

@@ -327,31 +327,12 @@ func TestPerHostConnectionLimit(t *testing.T) {
 	}
 	defer c2.Close()
 	held[0].Close()
-	r := rawExchangeFrom(t, &d, tb.receiveAddr(), testEventBytes("perhost"))
+	r := rawExchangeVia(t, &d, tb.receiveAddr(), testEventBytes("perhost"))
 	if r == nil || r.role != "ack" {
 		t.Fatalf("another host: %+v", r)
 	}
 }
 
-// rawExchangeFrom is rawExchange through a dialer.
-func rawExchangeFrom(t *testing.T, d *net.Dialer, addr string, payload []byte) *transport {
-	t.Helper()
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := writeFrame(c, payload); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := readFrame(c, defaultMaxMessageSize)
-	if err != nil {
-		return nil
-	}
-	tr, _ := parseTransport(msg)
-	return tr
-}
 
 // TestGarbagePenaltyAndLogFlood: a host that keeps sending bad frames is
 // put in the penalty box after garbageStrikesMax of them (then refused at

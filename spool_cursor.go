@@ -68,7 +68,7 @@ func (c *cursorFile) read() (b []byte, ok bool, err error) {
 	if !fi.Mode().IsRegular() {
 		return nil, false, fmt.Errorf("cursor: %s is not a regular file (a symbolic link?); refusing it", p)
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|cursorNoFollow, 0)
+	f, err := os.OpenFile(p, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, false, fmt.Errorf("cursor: open %s: %v", p, err)
 	}
@@ -99,29 +99,8 @@ func (c *cursorFile) due(force bool) bool {
 
 // write replaces the file with data atomically. Callers serialise it.
 func (c *cursorFile) write(data []byte) error {
-	p := c.path()
-	tmp := p + ".tmp"
-	os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|cursorNoFollow, 0o600)
-	if err != nil {
-		return fmt.Errorf("cursor: write %s: %v", p, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cursor: write %s: %v", p, err)
-	}
-	if err := syncDir(c.dir); err != nil {
-		return fmt.Errorf("cursor: write %s: fsync directory: %v", p, err)
+	if err := writeFileAtomic(c.path(), data); err != nil {
+		return fmt.Errorf("cursor: write %s: %v", c.path(), err)
 	}
 	return nil
 }

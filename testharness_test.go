@@ -169,7 +169,14 @@ func testEventBytes(local string) []byte {
 // connection was closed without one).
 func rawExchange(t testing.TB, addr string, payload []byte) *transport {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return rawExchangeVia(t, &net.Dialer{}, addr, payload)
+}
+
+// rawExchangeVia is rawExchange through a dialer (from another source
+// address, say).
+func rawExchangeVia(t testing.TB, d *net.Dialer, addr string, payload []byte) *transport {
+	t.Helper()
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
