@@ -160,7 +160,6 @@ func (o *kafkaOffsets) commit(syncFirst func() error) error {
 	return nil
 }
 
-
 // kafkaTracker follows one partition's messages handed out but not done,
 // in offset order, and moves the stored position to the first not done.
 type kafkaTracker struct {

@@ -7,8 +7,8 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -332,7 +332,6 @@ func TestPerHostConnectionLimit(t *testing.T) {
 		t.Fatalf("another host: %+v", r)
 	}
 }
-
 
 // TestGarbagePenaltyAndLogFlood: a host that keeps sending bad frames is
 // put in the penalty box after garbageStrikesMax of them (then refused at
