@@ -454,17 +454,6 @@ func (b *kafkaBackoff) next() time.Duration {
 
 func (b *kafkaBackoff) reset() { b.cur = 0 }
 
-// kafkaSleep waits d or until ctx ends; false when ctx ended.
-func kafkaSleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // kafkaLogLimiter lets one line per key through per interval and counts the
 // rest, reported with the next line let through.

@@ -260,7 +260,7 @@ func (c *kafkaConsumer) metadataLoop(ctx context.Context) {
 		case <-t.C:
 		case <-c.refreshCh:
 			t.Stop()
-			kafkaSleep(ctx, 100*time.Millisecond) // let a burst of errors coalesce
+			sleepCtx(ctx, 100*time.Millisecond) // let a burst of errors coalesce
 		}
 	}
 }
@@ -476,7 +476,7 @@ func (c *kafkaConsumer) fetchLoop(ctx context.Context, id int32, wake chan struc
 			addr, ok := c.k.brokerAddr(id)
 			if !ok {
 				c.requestRefresh()
-				kafkaSleep(ctx, bo.next())
+				sleepCtx(ctx, bo.next())
 				continue
 			}
 			c.setLive(id, false, "connecting")
@@ -525,11 +525,11 @@ func (c *kafkaConsumer) fetchLoop(ctx context.Context, id int32, wake chan struc
 				c.k.warn("conn:"+conn.addr, "kafka: broker connection failed; reconnecting", "broker", conn.addr, "error", err, "retry_in", wait.Round(time.Millisecond))
 				c.setLive(id, false, "error: "+kafkaTruncate(err.Error(), 120))
 				c.requestRefresh()
-				kafkaSleep(ctx, wait)
+				sleepCtx(ctx, wait)
 				continue
 			}
 			c.k.warn("fetch:"+conn.addr, "kafka: request failed", "broker", conn.addr, "error", err)
-			kafkaSleep(ctx, bo.next())
+			sleepCtx(ctx, bo.next())
 			continue
 		}
 		bo.reset()
@@ -749,7 +749,7 @@ func (c *kafkaConsumer) deliver(ctx context.Context, p *kafkaPart) {
 				}
 				// Positions before an offset reset: wait for their done calls.
 				for p.tracker.outstanding() > 0 {
-					if !kafkaSleep(ctx, 10*time.Millisecond) {
+					if !sleepCtx(ctx, 10*time.Millisecond) {
 						return
 					}
 				}

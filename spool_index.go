@@ -68,23 +68,7 @@ func writeSpoolIndex(path string, metas []spoolMeta) (int64, error) {
 		b = append(b, m.ivorn...)
 	}
 	binary.BigEndian.PutUint32(b[12:16], spoolCRC(nil, b[spoolIdxHeader:]))
-	tmp := path + spoolTmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := writeFileAtomic(path, b); err != nil {
 		return 0, err
 	}
 	return size, nil
