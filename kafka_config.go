@@ -454,7 +454,6 @@ func (b *kafkaBackoff) next() time.Duration {
 
 func (b *kafkaBackoff) reset() { b.cur = 0 }
 
-
 // kafkaLogLimiter lets one line per key through per interval and counts the
 // rest, reported with the next line let through.
 type kafkaLogLimiter struct {
