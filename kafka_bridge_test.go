@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -458,5 +459,57 @@ func TestKafkaBridgeLatency(t *testing.T) {
 		n, lat[n/2], lat[n*99/100], lat[n-1])
 	if lat[n/2] > 500*time.Millisecond {
 		t.Errorf("p50 %v: far over budget", lat[n/2])
+	}
+}
+
+// TestKafkaBridgeStopsInTime: the broker's bounded shutdown holds with the
+// bridge running, against a working cluster and against one that accepts
+// connections and never answers.
+func TestKafkaBridgeStopsInTime(t *testing.T) {
+	f := newKafkaFakeCluster(t, 1)
+	f.createTopic("s", 1, 0)
+	f.createTopic("p", 1, 0)
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c)
+			heldMu.Unlock()
+		}
+	}()
+	defer func() {
+		heldMu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		heldMu.Unlock()
+	}()
+	for _, bootstrap := range []string{f.bootstrap()[0], mute.Addr().String()} {
+		cfg := testConfig(t)
+		cfg.broadcast = []endpoint{{"tcp", "127.0.0.1:0"}}
+		cfg.kafka = kafkaConfig{Bootstrap: []string{bootstrap}, Topics: []string{"s"}, PublishTopic: "p", Start: "earliest"}
+		if err := kafkaResolveOptions(&cfg.kafka); err != nil {
+			t.Fatal(err)
+		}
+		tb := startBroker(t, cfg)
+		f.appendValues("s", 0, string(testEventBytes("stop")))
+		time.Sleep(700 * time.Millisecond) // connected (or stuck in a request)
+		start := time.Now()
+		tb.stop()
+		if d := time.Since(start); d > shutdownTimeout {
+			t.Errorf("bootstrap %s: shutdown took %v (limit %v)", bootstrap, d, shutdownTimeout)
+		} else {
+			t.Logf("bootstrap %s: shutdown took %v", bootstrap, d.Round(time.Millisecond))
+		}
 	}
 }
