@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -105,7 +106,7 @@ func TestKafkaBridgeRelaysOnceAndSkips(t *testing.T) {
 	os.WriteFile(script, []byte("#!/bin/sh\necho \"$COMET_IVORN $COMET_KAFKA_TOPIC\" >> "+envOut+"\n"), 0o755)
 	cfg, err := parseBrokerArgs([]string{"--local-ivo", "ivo://test/comet", "--broadcast=tcp:0:interface=127.0.0.1",
 		"--eventdb", t.TempDir(), "--broadcast-test-interval", "0", "--http", "127.0.0.1:0",
-		"--kafka-bootstrap", f.bootstrap()[0], "--kafka-topic", "voe.*", "--kafka-start", "earliest", "--cmd", script}, io2discard{})
+		"--kafka-bootstrap", f.bootstrap()[0], "--kafka-topic", "voe.*", "--kafka-start", "earliest", "--cmd", script}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,10 +194,6 @@ func TestKafkaBridgeRelaysOnceAndSkips(t *testing.T) {
 	}
 	tb.kafka.healthAfter.Store(int64(kafkaHealthAfter))
 }
-
-type io2discard struct{}
-
-func (io2discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func TestKafkaBridgeRestartNoLossNoRepeat(t *testing.T) {
 	f := newKafkaFakeCluster(t, 1)
@@ -529,5 +526,39 @@ func TestKafkaBridgeStopsInTime(t *testing.T) {
 		} else {
 			t.Logf("bootstrap %s: shutdown took %v", bootstrap, d.Round(time.Millisecond))
 		}
+	}
+}
+
+// TestKafkaBridgeReloadSecrets: SIGHUP's reload re-reads the password file,
+// and the consumer retries at once with it; /healthz names the link while
+// it is down.
+func TestKafkaBridgeReloadSecrets(t *testing.T) {
+	f := newKafkaFakeCluster(t, 1)
+	f.users = map[string]string{"u": "pw"}
+	f.createTopic("voe.s", 1, 0)
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("wrong\n"), 0o600)
+	cfg := testConfig(t)
+	cfg.broadcast = []endpoint{{"tcp", "127.0.0.1:0"}}
+	cfg.kafka = kafkaConfig{Bootstrap: f.bootstrap(), Topics: []string{"voe.s"}, Start: "earliest",
+		Security: "sasl_plaintext", Mechanism: "PLAIN", Username: "u", PasswordFile: pw}
+	if err := kafkaResolveOptions(&cfg.kafka); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBroker(t, cfg)
+	sub := dialSubscriber(t, tb.broadcastAddr(), nil)
+	waitFor(t, "subscriber", func() bool { return subscriberCount(tb.broker) == 1 })
+	waitFor(t, "refused", func() bool { return strings.Contains(tb.logs.String(), "kafka authentication refused") })
+	tb.kafka.healthAfter.Store(int64(time.Millisecond))
+	if st := tb.kafka.status(); len(st.Problems) == 0 || !strings.Contains(st.Problems[0], "not connected to "+f.bootstrap()[0]) {
+		t.Errorf("problems while refused: %v", st.Problems)
+	}
+	tb.kafka.healthAfter.Store(int64(kafkaHealthAfter))
+	os.WriteFile(pw, []byte("pw\n"), 0o600)
+	tb.reload()
+	f.appendValues("voe.s", 0, string(testEventBytes("after-reload")))
+	mustEvent(t, sub, testEventBytes("after-reload"))
+	if !strings.Contains(tb.logs.String(), "reloaded Kafka secrets") {
+		t.Error("reload not logged")
 	}
 }
