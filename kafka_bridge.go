@@ -207,7 +207,7 @@ func (k *kafkaBridge) sink(m *kafkaMessage, done func()) {
 	case admitted: // dispatch queued it; ev.handled will call done
 		k.closeWindow(tp)
 	case duplicate:
-		if seenBefore && k.inWindow(tp, m.offset) {
+		if seenBefore && k.inWindow(tp, m.offset) && k.verdictAgain(ev) {
 			k.rehandled.Add(1)
 			k.log.Debug("kafka event fetched again after a restart; handling it again, not relaying it", "from", "kafka "+where, "ivorn", ev.ivorn)
 			b.hq.submit(ev) // calls done through ev.handled
@@ -217,6 +217,19 @@ func (k *kafkaBridge) sink(m *kafkaMessage, done func()) {
 	default:
 		done()
 	}
+}
+
+// verdictAgain gives a redelivered event its signature verdict for the
+// handlers (COMET_SIGNATURE), as its first admission did, without counting
+// it again; false when the signature policy now refuses it.
+func (k *kafkaBridge) verdictAgain(ev *event) bool {
+	kr := k.b.keyring.Load()
+	if kr == nil {
+		return true
+	}
+	res := verifySpan(ev.raw, ev.rootStart, ev.rootEnd, kr, k.b.now())
+	ev.sigVerdict, ev.signer = res.verdict, res.signer
+	return res.verdict == "valid" || !k.b.cfg.requireSignature
 }
 
 func (k *kafkaBridge) inWindow(tp kafkaTP, offset int64) bool {
