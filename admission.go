@@ -123,6 +123,7 @@ func (b *broker) dispatch(ev *event) {
 		}
 	}
 	b.hq.submit(ev)
+	b.kafkaPublish(ev)
 }
 
 // anyFiltering reports whether any subscriber has filters installed.

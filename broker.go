@@ -47,6 +47,8 @@ type broker struct {
 
 	http *statusServer // nil without --http
 
+	kafka *kafkaBridge // nil without Kafka options (kafka_bridge.go)
+
 	// dial opens upstream connections and wait sleeps between attempts;
 	// tests replace them.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -141,6 +143,9 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 	}
 	b.hq = newHandlerQueue(hs, cfg.handlerQueue, cfg.handlerWorkers, b.m, log)
 	b.hq.setMaxBytes(cfg.handlerQueueBytes)
+	if b.kafka, err = newKafkaBridge(b); err != nil {
+		return fail(err)
+	}
 	return b, nil
 }
 
@@ -193,6 +198,9 @@ func (b *broker) run(ctx context.Context) error {
 	for _, u := range b.upstreams {
 		b.log.Info("subscribing", "remote", u.addr)
 		b.wg.Go(func() { u.run(ctx) })
+	}
+	if b.kafka != nil {
+		b.wg.Go(func() { b.kafka.run(ctx) })
 	}
 	if b.http != nil {
 		b.log.Info("serving status", "addr", b.http.addr())
@@ -339,6 +347,9 @@ func (b *broker) status() brokerStatus {
 		st.Handlers = b.hq.status()
 	}
 	st.InflightBytes, st.InflightWaits = b.inflight.inUse(), b.inflight.waits.Load()
+	if b.kafka != nil {
+		st.Kafka, st.extraMetrics = b.kafka.status(), b.kafka.writeMetrics
+	}
 	return st
 }
 

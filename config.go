@@ -77,6 +77,8 @@ type config struct {
 
 	handlers []handlerPlugin // the handler plugins' parsed options
 
+	kafka kafkaConfig // the Kafka bridge (contract section 8; kafka_bridge_config.go)
+
 	// Timings, not options: Comet's values unless a test changes them.
 	iamaliveInterval   time.Duration
 	receiverTimeout    time.Duration
@@ -419,6 +421,7 @@ func newBrokerArgs() *brokerArgs {
 	o.bytes(&cfg.subscriberQueueBytes, "BYTES", "bytes queued for one subscriber before it is dropped (default 8MiB)", "subscriber-queue-bytes")
 	o.bytes(&cfg.handlerQueueBytes, "BYTES", "bytes waiting for the handlers, all together (default 8MiB)", "handler-queue-bytes")
 	o.duration(&cfg.filterBudget, "DURATION", "CPU one subscriber's filters may spend on one event (default 20ms)", "filter-budget")
+	kafkaAddOptions(o, &cfg.kafka)
 	return a
 }
 
@@ -589,8 +592,11 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 	if a.broadcastOn && len(cfg.broadcast) == 0 {
 		cfg.broadcast = append(cfg.broadcast, endpoint{"tcp", ":" + strconv.Itoa(a.broadcastPort)})
 	}
-	if len(cfg.receive)+len(cfg.broadcast)+len(cfg.remotes) == 0 {
-		return nil, usagef("no service requested: give --receive, --broadcast or --remote (see --help)")
+	if err := kafkaResolveOptions(&cfg.kafka); err != nil {
+		return nil, err
+	}
+	if len(cfg.receive)+len(cfg.broadcast)+len(cfg.remotes) == 0 && !cfg.kafka.consumes() {
+		return nil, usagef("no service requested: give --receive, --broadcast, --remote or --kafka-topic (see --help)")
 	}
 	if cfg.localIVO != "" && !validIVOID(cfg.localIVO) {
 		return nil, usagef("--local-ivo: invalid IVOA identifier %q; required format: ivo://authorityID/resourceKey#local_ID", cfg.localIVO)

@@ -27,6 +27,7 @@ type event struct {
 	from               string    // who sent it: "author 127.0.0.1:4711" or "upstream host:8099"
 	host               string    // the sender's host (hostKey), for rate-limited logs
 	received           time.Time // when it arrived
+	kafkaTopic         string    // the Kafka topic it came from (sourceKafka), for COMET_KAFKA_TOPIC
 
 	// handled, when set, is called once every handler has finished with
 	// the event (or skipped it), or at once when no handler takes it: the
@@ -46,6 +47,7 @@ type event struct {
 const (
 	sourceAuthor   = "author"
 	sourceUpstream = "upstream"
+	sourceKafka    = "kafka" // the Kafka bridge (kafka_bridge.go)
 )
 
 // newEvent makes the event for raw, whose root element scanRoot found (ri),

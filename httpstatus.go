@@ -334,6 +334,9 @@ func (s *statusServer) healthz() (int, []byte) {
 			down = append(down, reason)
 		}
 	}
+	if st.Kafka != nil {
+		down = append(down, st.Kafka.Problems...)
+	}
 	if len(down) > 0 {
 		return 503, []byte(strings.Join(down, "\n") + "\n")
 	}
@@ -585,5 +588,8 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	runtime.ReadMemStats(&ms)
 	p.family("comet_go_heap_inuse_bytes", "gauge", "Bytes of Go heap in use.")
 	p.sample("comet_go_heap_inuse_bytes", "", "", float64(ms.HeapInuse))
+	if st.extraMetrics != nil {
+		st.extraMetrics(&p.b)
+	}
 	return p.b.String()
 }

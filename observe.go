@@ -4,6 +4,7 @@
 package main
 
 import (
+	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,9 @@ type brokerStatus struct {
 	Handlers      []handlerLaneStatus `json:"handlers,omitempty"`
 	InflightBytes int64               `json:"inflight_bytes"`
 	InflightWaits int64               `json:"inflight_waits"`
+
+	Kafka        *kafkaBridgeStatus `json:"kafka,omitempty"` // the Kafka bridge (kafka_bridge.go)
+	extraMetrics func(io.Writer)    // more /metrics text (the Kafka bridge's families), or nil
 }
 
 type listenerStatus struct {

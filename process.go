@@ -99,4 +99,5 @@ func (b *broker) reload() {
 			b.log.Info("reloaded keyrings")
 		}
 	}
+	b.kafka.reload()
 }

@@ -83,6 +83,7 @@ func (b *broker) shutdown(ctx context.Context) error {
 	hctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-shutdownReserveDB))
 	b.hq.close(hctx)
 	cancel()
+	b.kafka.afterHandlers() // offsets passed by the handlers that just finished
 	if b.http != nil {
 		b.http.shutdown(ctx)
 	}

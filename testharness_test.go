@@ -118,7 +118,8 @@ var liveBrokers atomic.Int32
 
 // brokerFrames name the functions of goroutines the broker starts.
 var brokerFrames = []string{"main.(*broker).", "main.(*subConn).", "main.(*upstream).", "main.(*broadcaster).",
-	"main.(*handlerQueue).", "main.(*eventDB).", "main.(*statusServer)."}
+	"main.(*handlerQueue).", "main.(*eventDB).", "main.(*statusServer).",
+	"main.(*kafkaBridge).", "main.(*kafkaConsumer).", "main.(*kafkaProducer)."}
 
 // checkNoBrokerGoroutines fails the test if a goroutine started by a broker
 // is still running (given a moment to finish exiting).
