@@ -236,6 +236,17 @@ func sendEventVia(dial func(addr string, timeout time.Duration) (net.Conn, error
 		if te := tlsAlert(err); te != nil {
 			return nil, te
 		}
+		if isTLS {
+			// The server may have refused us with an alert and closed
+			// before our write: the alert is still there to be read.
+			conn.SetReadDeadline(time.Now().Add(time.Second))
+			var b [1]byte
+			if _, rerr := conn.Read(b[:]); rerr != nil {
+				if te := tlsAlert(rerr); te != nil {
+					return nil, te
+				}
+			}
+		}
 		return nil, fmt.Errorf("sending to %s: %v", addr, err)
 	}
 	for {
