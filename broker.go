@@ -47,6 +47,8 @@ type broker struct {
 
 	http *statusServer // nil without --http
 
+	spoolw *spoolWire // the spool and replay (spoolwire.go)
+
 	// dial opens upstream connections and wait sleeps between attempts;
 	// tests replace them.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -107,6 +109,10 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 		return nil, err
 	}
 	b.db = db
+	if b.spoolw, err = openSpoolWire(b); err != nil {
+		db.close()
+		return nil, err
+	}
 	fail := func(err error) (*broker, error) {
 		b.abandon()
 		return nil, err
@@ -134,6 +140,7 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 			return fail(fmt.Errorf("status server: %w", err))
 		}
 		b.http = srv
+		srv.extra = b.spoolw.route
 	}
 	hs, err := buildHandlers(cfg.handlers, log)
 	if err != nil {
@@ -198,6 +205,7 @@ func (b *broker) run(ctx context.Context) error {
 		b.log.Info("serving status", "addr", b.http.addr())
 		b.wg.Go(func() { b.http.serve() })
 	}
+	b.wg.Go(func() { b.spoolw.run(ctx) })
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer scancel()
@@ -210,6 +218,7 @@ func (b *broker) abandon() {
 	if b.http != nil {
 		b.http.ln.Close()
 	}
+	b.spoolw.close()
 	b.db.close()
 }
 

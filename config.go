@@ -77,6 +77,8 @@ type config struct {
 
 	handlers []handlerPlugin // the handler plugins' parsed options
 
+	spool spoolwConfig // the spool and replay (spoolwire.go)
+
 	// Timings, not options: Comet's values unless a test changes them.
 	iamaliveInterval   time.Duration
 	receiverTimeout    time.Duration
@@ -114,6 +116,7 @@ func defaultConfig() *config {
 		backoffBase:           defaultBackoffBase,
 		backoffMax:            defaultBackoffMax,
 		backoffReset:          defaultBackoffReset,
+		spool:                 spoolwDefaultConfig(),
 	}
 }
 
@@ -419,6 +422,7 @@ func newBrokerArgs() *brokerArgs {
 	o.bytes(&cfg.subscriberQueueBytes, "BYTES", "bytes queued for one subscriber before it is dropped (default 8MiB)", "subscriber-queue-bytes")
 	o.bytes(&cfg.handlerQueueBytes, "BYTES", "bytes waiting for the handlers, all together (default 8MiB)", "handler-queue-bytes")
 	o.duration(&cfg.filterBudget, "DURATION", "CPU one subscriber's filters may spend on one event (default 20ms)", "filter-budget")
+	addSpoolOptions(o, cfg)
 	return a
 }
 
