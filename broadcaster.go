@@ -113,7 +113,8 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	}()
 	s.drop(s.readLoop())
 	<-writerDone
-	s.spoolwWait() // the replay, if any, queues nothing more
+	// The replay, if any, must queue nothing more.
+	s.spoolwWait()
 	bc.queued.Add(-int64(s.out.discard())) // what the writer left
 	reason := s.reason                     // the first cause: a full queue, a dead peer, ...
 	if s.filters.Swap(nil) != nil {
