@@ -154,51 +154,55 @@ func (c *spoolWire) page() []byte {
 	esc(st.LocalIVO)
 	w.WriteString(`</title>
 <style>
-body{font-family:system-ui,sans-serif;margin:0 auto;padding:0.6em;max-width:46em;line-height:1.35;color:#222;background:#fafafa}
-h1{font-size:1.25em;margin:0.2em 0}h2{font-size:1.05em;margin:1.1em 0 0.3em}
-table{border-collapse:collapse;width:100%;font-size:0.9em}td,th{text-align:left;padding:0.25em 0.4em;border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:anywhere}
-.up{color:#06702a}.down{color:#b00020}.dim{color:#666}svg{width:100%;height:auto;background:#fff;border:1px solid #ddd}
+body{font-family:system-ui,sans-serif;margin:0 auto;padding:0.6em;max-width:40em;line-height:1.35;color:#222;background:#fafafa}
+h1{font-size:1.2em;margin:0.2em 0;overflow-wrap:anywhere}h2{font-size:1.05em;margin:1.1em 0 0.3em}
+ul{list-style:none;margin:0;padding:0}li{padding:0.35em 0;border-bottom:1px solid #ddd;overflow-wrap:anywhere}
+.up{color:#06702a}.down{color:#b00020}.dim{color:#666;font-size:0.9em}svg{width:100%;height:auto;background:#fff;border:1px solid #ddd}
 </style></head><body>
 <h1>comet `)
 	esc(st.LocalIVO)
 	w.WriteString("</h1>\n<p class=\"dim\">")
 	esc(fmt.Sprintf("%s, up %s, at %s", st.Version, now.Sub(st.Started).Round(time.Second), now.UTC().Format(spoolwTimeLayout)))
-	w.WriteString("</p>\n<h2>Listeners</h2>\n<table><tr><th>role</th><th>address</th><th>state</th></tr>\n")
+	w.WriteString("</p>\n<h2>Listeners</h2>\n<ul>\n")
 	if len(st.Listeners) == 0 {
-		w.WriteString("<tr><td colspan=\"3\" class=\"dim\">none</td></tr>\n")
+		w.WriteString("<li class=\"dim\">none</li>\n")
 	}
 	for _, l := range st.Listeners {
-		w.WriteString("<tr><td>")
-		esc(l.Role)
-		w.WriteString("</td><td>")
-		esc(l.Address)
+		w.WriteString("<li>")
+		esc(l.Role + " " + l.Address)
 		if l.Up {
-			w.WriteString(`</td><td class="up">up</td></tr>` + "\n")
+			w.WriteString(` <span class="up">up</span></li>` + "\n")
 		} else {
-			w.WriteString(`</td><td class="down">down</td></tr>` + "\n")
+			w.WriteString(` <span class="down">down</span></li>` + "\n")
 		}
 	}
-	w.WriteString("</table>\n<h2>Subscribers and upstreams</h2>\n<table><tr><th>role</th><th>address</th><th>state</th><th>software</th><th>events</th></tr>\n")
+	w.WriteString("</ul>\n<h2>Subscribers and upstreams</h2>\n<ul>\n")
 	if len(st.Peers) == 0 {
-		w.WriteString("<tr><td colspan=\"5\" class=\"dim\">none</td></tr>\n")
+		w.WriteString("<li class=\"dim\">none</li>\n")
 	}
 	for _, p := range st.Peers {
-		w.WriteString("<tr><td>")
-		esc(p.Role)
-		w.WriteString("</td><td>")
-		esc(p.Address)
-		w.WriteString("</td><td>")
-		esc(p.State)
-		if !p.Since.IsZero() {
-			esc(" for " + now.Sub(p.Since).Round(time.Second).String())
+		w.WriteString("<li>")
+		esc(p.Role + " " + p.Address)
+		cls := "up"
+		if p.State != "connected" {
+			cls = "down"
 		}
-		w.WriteString("</td><td>")
-		esc(rateTruncate(p.Software, 120))
-		w.WriteString("</td><td>")
-		w.WriteString(strconv.FormatInt(p.Delivered, 10))
-		w.WriteString("</td></tr>\n")
+		w.WriteString(` <span class="` + cls + `">`)
+		esc(p.State)
+		w.WriteString("</span>")
+		w.WriteString("<br><span class=\"dim\">")
+		var parts []string
+		if !p.Since.IsZero() {
+			parts = append(parts, "for "+now.Sub(p.Since).Round(time.Second).String())
+		}
+		parts = append(parts, strconv.FormatInt(p.Delivered, 10)+" events")
+		if p.Software != "" {
+			parts = append(parts, rateTruncate(p.Software, 120))
+		}
+		esc(strings.Join(parts, " · "))
+		w.WriteString("</span></li>\n")
 	}
-	w.WriteString("</table>\n<h2>Accepted events, last hour (per minute)</h2>\n")
+	w.WriteString("</ul>\n<h2>Accepted events, last hour</h2>\n")
 	w.WriteString(spoolwChart(c.rates(now)))
 	w.WriteString("\n<h2>Last events</h2>\n")
 	if c.sp == nil {
@@ -207,29 +211,25 @@ table{border-collapse:collapse;width:100%;font-size:0.9em}td,th{text-align:left;
 		sst := c.sp.stats()
 		w.WriteString("<p class=\"dim\">")
 		esc(fmt.Sprintf("spool: %d events, %d bytes on disk", sst.events, sst.bytes))
-		w.WriteString("</p>\n<table><tr><th>received</th><th>ivorn</th><th>role</th><th>source</th><th>bytes</th><th>signature</th></tr>\n")
+		w.WriteString("</p>\n<ul>\n")
 		recent := c.sp.recent(spoolwPageEvents, time.Time{})
 		if len(recent) == 0 {
-			w.WriteString("<tr><td colspan=\"6\" class=\"dim\">none yet</td></tr>\n")
+			w.WriteString("<li class=\"dim\">none yet</li>\n")
 		}
 		for _, e := range recent {
-			w.WriteString("<tr><td>")
-			esc(e.received.UTC().Format("2006-01-02 15:04:05"))
-			w.WriteString(`</td><td><a href="/events/`)
-			esc(url.PathEscape(e.ivorn))
+			w.WriteString(`<li><a href="/events/`)
+			esc(strings.ReplaceAll(url.PathEscape(e.ivorn), "#", "%23"))
 			w.WriteString(`">`)
 			esc(e.ivorn)
-			w.WriteString("</a></td><td>")
-			esc(e.role)
-			w.WriteString("</td><td>")
-			esc(e.source)
-			w.WriteString("</td><td>")
-			w.WriteString(strconv.Itoa(e.size))
-			w.WriteString("</td><td>")
-			esc(c.verdict(e.ivorn))
-			w.WriteString("</td></tr>\n")
+			w.WriteString("</a><br><span class=\"dim\">")
+			parts := []string{e.received.UTC().Format("2006-01-02 15:04:05"), e.role, e.source, strconv.Itoa(e.size) + " bytes"}
+			if v := c.verdict(e.ivorn); v != "" {
+				parts = append(parts, "signature "+v)
+			}
+			esc(strings.Join(parts, " · "))
+			w.WriteString("</span></li>\n")
 		}
-		w.WriteString("</table>\n")
+		w.WriteString("</ul>\n")
 	}
 	w.WriteString("<p class=\"dim\">JSON: <a href=\"/status\">/status</a>, <a href=\"/events\">/events</a>; <a href=\"/metrics\">/metrics</a></p>\n</body></html>\n")
 	return []byte(w.String())
@@ -237,14 +237,14 @@ table{border-collapse:collapse;width:100%;font-size:0.9em}td,th{text-align:left;
 
 // spoolwChart draws per-minute counts (oldest first) as a bar chart.
 func spoolwChart(counts []int64) string {
-	const width, height, top, bottom = 600, 120, 14, 16
+	const width, height, top, bottom = 360, 130, 20, 18
 	var peak, total int64
 	for _, n := range counts {
 		peak = max(peak, n)
 		total += n
 	}
 	var w strings.Builder
-	fmt.Fprintf(&w, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="accepted events per minute over the last hour: %d in all, at most %d in a minute">`, width, height, total, peak)
+	fmt.Fprintf(&w, `<svg viewBox="0 0 %d %d" role="img" aria-label="accepted events per minute over the last hour: %d in all, at most %d in a minute">`, width, height, total, peak)
 	fmt.Fprintf(&w, `<line x1="0" y1="%d" x2="%d" y2="%d" stroke="#999"/>`, height-bottom, width, height-bottom)
 	bar := float64(width) / float64(len(counts))
 	for i, n := range counts {
@@ -255,7 +255,7 @@ func spoolwChart(counts []int64) string {
 		fmt.Fprintf(&w, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#3465a4"><title>%d</title></rect>`,
 			float64(i)*bar+0.5, float64(height-bottom)-h, bar-1, h, n)
 	}
-	fmt.Fprintf(&w, `<text x="2" y="11" font-size="11" fill="#444">peak %d/min, %d in the hour</text>`, peak, total)
-	fmt.Fprintf(&w, `<text x="2" y="%d" font-size="11" fill="#444">-60 min</text><text x="%d" y="%d" font-size="11" fill="#444" text-anchor="end">now</text></svg>`, height-3, width-2, height-3)
+	fmt.Fprintf(&w, `<text x="3" y="14" font-size="12" fill="#444">peak %d/min, %d in the hour</text>`, peak, total)
+	fmt.Fprintf(&w, `<text x="3" y="%d" font-size="12" fill="#444">60 min ago</text><text x="%d" y="%d" font-size="12" fill="#444" text-anchor="end">now</text></svg>`, height-4, width-3, height-4)
 	return w.String()
 }
