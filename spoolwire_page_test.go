@@ -1,3 +1,5 @@
+// spoolwire_page_test.go takes a screenshot of the status page with Debian's
+// headless chromium, when it is installed.
 package main
 
 import (
