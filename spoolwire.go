@@ -81,6 +81,8 @@ type spoolWire struct {
 	sp  *spool        // nil: spool off
 	rem *cursorRemote // nil: no --remote, or --remote-replay=false
 
+	slots chan struct{} // replays running (spoolwire_replay.go)
+
 	mu       sync.Mutex
 	counts   [spoolwRateBuckets]int64 // accepted events per minute, ring
 	minutes  [spoolwRateBuckets]int64 // the Unix minute each bucket counts
@@ -92,7 +94,7 @@ type spoolWire struct {
 // remote-replay memory in the event database's directory; newBroker calls
 // it right after opening the event database, whose lock covers them.
 func openSpoolWire(b *broker) (*spoolWire, error) {
-	c := &spoolWire{b: b, verdicts: map[string]string{}}
+	c := &spoolWire{b: b, verdicts: map[string]string{}, slots: make(chan struct{}, spoolwMaxReplays)}
 	cfg := b.cfg.spool
 	if cfg.maxAge > 0 {
 		now := cfg.now

@@ -25,9 +25,13 @@
 //
 // Memory: the replay feeds the subscriber's queue only while it holds less
 // than half of its item and byte limits (--subscriber-queue,
-// --subscriber-queue-bytes) and fewer than spoolwReplayUnacked events sent
-// are unacknowledged, so a replay never holds more than a live backlog
-// would. The replay's goroutine ends when the subscriber goes (its writer
+// --subscriber-queue-bytes), and at most spoolwReplayQueueBytes, and fewer
+// than spoolwReplayUnacked events sent are unacknowledged, so a replay never
+// holds more than a live backlog would. Events read from disk are not
+// shared between connections as live ones are, so at most spoolwMaxReplays
+// replays run at once (others wait their turn, their live events held back
+// for the replay to send): replays together hold at most
+// spoolwMaxReplays * spoolwReplayQueueBytes. The replay's goroutine ends when the subscriber goes (its writer
 // has stopped, handleSubscriber waits for it) or the spool closes.
 package main
 
@@ -36,8 +40,12 @@ import (
 	"time"
 )
 
-// spoolwReplayUnacked bounds the events a replay keeps unacknowledged.
-const spoolwReplayUnacked = 128
+// Bounds of the replays.
+const (
+	spoolwReplayUnacked    = 128     // events a replay keeps unacknowledged
+	spoolwReplayQueueBytes = 2 << 20 // bytes a replay keeps queued
+	spoolwMaxReplays       = 4       // replays running at once
+)
 
 // spoolwReplayPoll is how long a replay waiting for room sleeps when no ack
 // or write wakes it first.
@@ -150,6 +158,13 @@ func (s *subConn) spoolwAsk(tr *transport) {
 // spoolwReplay sends the spooled events from seq from, then hands off to
 // live delivery (see the file comment).
 func (s *subConn) spoolwReplay(sp *spool, from uint64) {
+	slots := s.bc.b.spoolw.slots
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-s.done:
+		return
+	}
 	r := sp.reader(from)
 	defer r.close()
 	sent := 0
@@ -237,7 +252,7 @@ func (s *subConn) spoolwRoom() bool {
 	q.mu.Lock()
 	n, bytes := len(q.items), q.bytes
 	q.mu.Unlock()
-	if n >= max(q.limit/2, 1) || (q.limitBytes > 0 && bytes >= q.limitBytes/2) {
+	if n >= max(q.limit/2, 1) || bytes >= spoolwReplayQueueBytes || (q.limitBytes > 0 && bytes >= q.limitBytes/2) {
 		return false
 	}
 	return s.sent.Load()-s.acked.Load() < spoolwReplayUnacked

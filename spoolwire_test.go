@@ -163,6 +163,8 @@ func TestSpoolwReplayHandOff(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	s := spoolwDial(t, tb.broadcastAddr(), nil, "1970-01-01T00:00:00Z")
+	// (Events sent before the broker reads the ask go live first.)
+	waitFor(t, "replay asked", func() bool { return spoolwStarted(tb.broker) == 1 })
 	wg.Go(func() {
 		for i := range during {
 			submitOnce(tb.receiveAddr(), spoolwEventBytes(fmt.Sprint("new", i), 18, 0))
@@ -565,4 +567,84 @@ func TestSpoolwRates(t *testing.T) {
 	if svg := spoolwChart(r); !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "<rect") {
 		t.Errorf("chart: %s", svg)
 	}
+}
+
+// TestSpoolwManyReplays: more subscribers replay at once than may run
+// together; those waiting for their turn still get everything once.
+func TestSpoolwManyReplays(t *testing.T) {
+	tb := startBroker(t, receiveConfig(t))
+	var locals []string
+	for i := range 30 {
+		locals = append(locals, fmt.Sprint("many", i))
+	}
+	spoolwSend(t, tb, locals...)
+	var subs []*testSubscriber
+	for range spoolwMaxReplays + 3 {
+		subs = append(subs, spoolwDial(t, tb.broadcastAddr(), nil, "1970-01-01T00:00:00Z"))
+	}
+	waitFor(t, "every replay asked", func() bool { return spoolwStarted(tb.broker) == len(subs) })
+	spoolwSend(t, tb, "many-live")
+	for i, s := range subs {
+		got, _ := spoolwCollect(s, 500*time.Millisecond)
+		spoolwWantIvorns(t, fmt.Sprint("subscriber ", i), got, append(locals, "many-live")...)
+	}
+}
+
+// TestSpoolwReplayStopsWithSubscriber: a subscriber that stops reading in
+// the middle of a replay and then goes leaves no replay behind (the
+// broker's leak check at stop would see it too).
+func TestSpoolwReplayStopsWithSubscriber(t *testing.T) {
+	tb := startBroker(t, receiveConfig(t))
+	for i, raw := range uniqueEvents(t, 600) {
+		ri, _ := scanRoot(raw)
+		if _, err := tb.spoolw.sp.append(spoolEntry{role: ri.role, source: "author test", ivorn: ri.ivorn, raw: raw}); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	c, err := net.Dial("tcp", tb.broadcastAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	msg, err := readFrame(c, defaultMaxMessageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := parseTransport(msg)
+	writeFrame(c, newAuthenticateResponse(tr.origin, "", purposeTest, nil, time.Now(), param{spoolwParamReplaySince, "1970-01-01T00:00:00Z"}).marshal())
+	for range 20 { // read a few, ack none
+		if _, err := readFrame(c, defaultMaxMessageSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "replay stalled on unacknowledged events", func() bool {
+		for _, bc := range tb.broadcasters {
+			bc.mu.Lock()
+			defer bc.mu.Unlock()
+			for s := range bc.subs {
+				return s.sent.Load() >= spoolwReplayUnacked && s.spw.replaying
+			}
+		}
+		return false
+	})
+	c.Close()
+	waitFor(t, "subscriber gone", func() bool { return subscriberCount(tb.broker) == 0 })
+	if n := len(tb.spoolw.slots); n != 0 {
+		t.Errorf("%d replay slots still taken", n)
+	}
+}
+
+// spoolwStarted counts the subscribers whose replay has begun.
+func spoolwStarted(b *broker) int {
+	n := 0
+	for _, bc := range b.broadcasters {
+		bc.mu.Lock()
+		for s := range bc.subs {
+			if s.spw.started {
+				n++
+			}
+		}
+		bc.mu.Unlock()
+	}
+	return n
 }
