@@ -55,12 +55,12 @@ func addSpoolOptions(o *optionSet, cfg *config) {
 		if err != nil {
 			return err
 		}
-		if n <= 0 {
-			return fmt.Errorf("want a positive size such as 64MiB, got %q (turn the spool off with --spool-max-age 0)", s)
+		if n < spoolMinMaxBytes {
+			return fmt.Errorf("want at least 64KiB, got %q (turn the spool off with --spool-max-age 0)", s)
 		}
 		cfg.spool.maxBytes = n
 		return nil
-	}), "BYTES", "and at most this much of them on disk; the oldest go first (default 64MiB)", "spool-max-bytes")
+	}), "BYTES", "and at most this much of them on disk, at least 64KiB; the oldest go first (default 64MiB)", "spool-max-bytes")
 	o.boolean(&cfg.spool.remoteReplay, "ask each --remote upstream for the events missed since the last one received (default true; --remote-replay=false turns it off)", "remote-replay")
 }
 
@@ -79,7 +79,7 @@ const spoolwRecentVerdicts = 64
 type spoolWire struct {
 	b   *broker
 	sp  *spool        // nil: spool off
-	rem *cursorRemote // nil: no --remote, or --remote-replay=false
+	rem *cursorRemote // nil: no --remote (kept up to date even with --remote-replay=false)
 
 	slots chan struct{} // replays running (spoolwire_replay.go)
 
@@ -107,7 +107,7 @@ func openSpoolWire(b *broker) (*spoolWire, error) {
 		}
 		c.sp = sp
 	}
-	if len(b.cfg.remotes) > 0 && cfg.remoteReplay {
+	if len(b.cfg.remotes) > 0 {
 		rem, err := openCursorRemote(b.cfg.eventDB, nil)
 		if err != nil {
 			if c.sp != nil {
@@ -251,7 +251,7 @@ const spoolwParamReplaySince = "replay-since"
 // upstream: replay-since the last event from it minus the margin, or
 // nothing (no memory, or --remote-replay=false).
 func (c *spoolWire) replayParams(upstream string) []param {
-	if c == nil || c.rem == nil {
+	if c == nil || c.rem == nil || !c.b.cfg.spool.remoteReplay {
 		return nil
 	}
 	t, ok := c.rem.replaySince(upstream)

@@ -43,7 +43,7 @@ func TestSpoolwPageScreenshot(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-sync", "--disable-component-update", "--hide-scrollbars",
-		"--user-data-dir="+t.TempDir(), "--window-size=412,1500", "--screenshot="+out, "http://"+tb.http.addr()+"/")
+		"--user-data-dir="+t.TempDir(), "--window-size=412,960", "--screenshot="+out, "http://"+tb.http.addr()+"/")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("chromium: %v\n%s", err, msg)
 	}

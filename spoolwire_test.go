@@ -310,7 +310,7 @@ func TestSpoolwOptions(t *testing.T) {
 	if err != nil || cfg.spool.maxAge != 0 || cfg.spool.maxBytes != 1000000 {
 		t.Fatalf("set: %v %+v", err, cfg.spool)
 	}
-	for _, bad := range [][]string{{"--spool-max-bytes", "0"}, {"--spool-max-bytes", "lots"}, {"--spool-max-age", "-1h"}} {
+	for _, bad := range [][]string{{"--spool-max-bytes", "0"}, {"--spool-max-bytes", "1KiB"}, {"--spool-max-bytes", "lots"}, {"--spool-max-age", "-1h"}} {
 		if _, err := parseBrokerArgs(append([]string{"--remote", "127.0.0.1:9"}, bad...), nil); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
