@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net/url"
 	"strconv"
@@ -146,7 +145,7 @@ func (c *spoolWire) page() []byte {
 	st := b.status()
 	now := b.now()
 	var w strings.Builder
-	esc := func(s string) { w.WriteString(html.EscapeString(s)) }
+	esc := func(s string) { spoolwHTMLEscaper.WriteString(&w, s) }
 	w.WriteString(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -234,6 +233,10 @@ ul{list-style:none;margin:0;padding:0}li{padding:0.35em 0;border-bottom:1px soli
 	w.WriteString("<p class=\"dim\">JSON: <a href=\"/status\">/status</a>, <a href=\"/events\">/events</a>; <a href=\"/metrics\">/metrics</a></p>\n</body></html>\n")
 	return []byte(w.String())
 }
+
+// spoolwHTMLEscaper escapes text for HTML content and attribute values (the
+// html package would bring its entity table into the binary).
+var spoolwHTMLEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
 
 // spoolwChart draws per-minute counts (oldest first) as a bar chart.
 func spoolwChart(counts []int64) string {

@@ -564,6 +564,9 @@ func TestSpoolwRates(t *testing.T) {
 	if c.verdict("ivo://a/b#1") != "valid" {
 		t.Errorf("verdict not kept")
 	}
+	if got := spoolwHTMLEscaper.Replace(`<script a="b">&'`); got != "&lt;script a=&#34;b&#34;&gt;&amp;&#39;" {
+		t.Errorf("escaped: %s", got)
+	}
 	if svg := spoolwChart(r); !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "<rect") {
 		t.Errorf("chart: %s", svg)
 	}
