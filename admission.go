@@ -75,6 +75,7 @@ func (b *broker) admit(ev *event, pre *rejection, log *slog.Logger) admission {
 		log.Log(context.Background(), dupLevel, "event previously seen", "ivorn", ev.ivorn)
 		return admission{outcome: duplicate}
 	}
+	b.spoolw.admitted(ev)
 	log.Info("accepted event", "ivorn", ev.ivorn, "role", ev.role, "bytes", len(ev.raw))
 	if !b.anyFiltering() {
 		// No subscriber filters: the tree is not needed, release it now

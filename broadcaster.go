@@ -76,6 +76,8 @@ type subConn struct {
 	sentAtTick int64        // sent at the previous iamalive tick (tick goroutine only)
 	lastMsg    atomic.Int64 // unix nanoseconds of the last message from the peer
 	software   atomic.Pointer[string]
+
+	spw spoolwSub // asked-for replay (spoolwire_replay.go)
 }
 
 // outItem is an event to filter and send, or a message to send as is.
@@ -99,6 +101,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	s.enqueue(outItem{msg: newBrokerMessage("authenticate", b.cfg.localIVO, b.now()).marshal()})
 	bc.mu.Lock()
 	bc.subs[s] = struct{}{}
+	s.spoolwRegistered()
 	n := len(bc.subs)
 	bc.mu.Unlock()
 	s.limited(slog.LevelInfo, "connect", "subscriber connected", "subscribers", n)
@@ -110,6 +113,8 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 	}()
 	s.drop(s.readLoop())
 	<-writerDone
+	// The replay, if any, must queue nothing more.
+	s.spoolwWait()
 	bc.queued.Add(-int64(s.out.discard())) // what the writer left
 	reason := s.reason                     // the first cause: a full queue, a dead peer, ...
 	if s.filters.Swap(nil) != nil {
@@ -229,6 +234,7 @@ func (s *subConn) writeLoop() {
 			return
 		}
 		clear(batch) // let the events be collected
+		s.spoolwNudge()
 	}
 }
 
@@ -471,6 +477,7 @@ func (s *subConn) handleMessage(raw []byte) {
 				break
 			}
 		}
+		s.spoolwNudge()
 	case "iamalive":
 		for {
 			a := s.aliveCount.Load()
@@ -492,6 +499,7 @@ func (s *subConn) handleMessage(raw []byte) {
 		}
 		s.noteSoftware(tr)
 		s.setFilters(tr.filters)
+		s.spoolwAsk(tr)
 	}
 }
 
@@ -539,6 +547,9 @@ func (s *subConn) setFilters(filters []string) {
 func (bc *broadcaster) relay(ev *event) {
 	bc.mu.Lock()
 	for s := range bc.subs {
+		if !s.spoolwLive(ev) {
+			continue // sent, or to be sent, by its replay
+		}
 		s.enqueue(outItem{ev: ev})
 	}
 	bc.mu.Unlock()

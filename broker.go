@@ -47,7 +47,8 @@ type broker struct {
 
 	http *statusServer // nil without --http
 
-	kafka *kafkaBridge // nil without Kafka options (kafka_bridge.go)
+	kafka  *kafkaBridge // nil without Kafka options (kafka_bridge.go)
+	spoolw *spoolWire   // the spool and replay (spoolwire.go)
 
 	// dial opens upstream connections and wait sleeps between attempts;
 	// tests replace them.
@@ -109,6 +110,10 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 		return nil, err
 	}
 	b.db = db
+	if b.spoolw, err = openSpoolWire(b); err != nil {
+		db.close()
+		return nil, err
+	}
 	fail := func(err error) (*broker, error) {
 		b.abandon()
 		return nil, err
@@ -136,6 +141,7 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 			return fail(fmt.Errorf("status server: %w", err))
 		}
 		b.http = srv
+		srv.extra = b.spoolw.route
 	}
 	hs, err := buildHandlers(cfg.handlers, log)
 	if err != nil {
@@ -206,6 +212,7 @@ func (b *broker) run(ctx context.Context) error {
 		b.log.Info("serving status", "addr", b.http.addr())
 		b.wg.Go(func() { b.http.serve() })
 	}
+	b.wg.Go(func() { b.spoolw.run(ctx) })
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer scancel()
@@ -218,6 +225,7 @@ func (b *broker) abandon() {
 	if b.http != nil {
 		b.http.ln.Close()
 	}
+	b.spoolw.close()
 	b.db.close()
 }
 

@@ -77,7 +77,8 @@ type config struct {
 
 	handlers []handlerPlugin // the handler plugins' parsed options
 
-	kafka kafkaConfig // the Kafka bridge (contract section 8; kafka_bridge_config.go)
+	kafka kafkaConfig  // the Kafka bridge (contract section 8; kafka_bridge_config.go)
+	spool spoolwConfig // the spool and replay (spoolwire.go)
 
 	// Timings, not options: Comet's values unless a test changes them.
 	iamaliveInterval   time.Duration
@@ -116,6 +117,7 @@ func defaultConfig() *config {
 		backoffBase:           defaultBackoffBase,
 		backoffMax:            defaultBackoffMax,
 		backoffReset:          defaultBackoffReset,
+		spool:                 spoolwDefaultConfig(),
 	}
 }
 
@@ -422,6 +424,7 @@ func newBrokerArgs() *brokerArgs {
 	o.bytes(&cfg.handlerQueueBytes, "BYTES", "bytes waiting for the handlers, all together (default 8MiB)", "handler-queue-bytes")
 	o.duration(&cfg.filterBudget, "DURATION", "CPU one subscriber's filters may spend on one event (default 20ms)", "filter-budget")
 	kafkaAddOptions(o, &cfg.kafka)
+	addSpoolOptions(o, cfg)
 	return a
 }
 

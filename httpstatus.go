@@ -47,6 +47,10 @@ type statusServer struct {
 	now    func() time.Time
 	server string // the Server header
 
+	// extra answers the routes of spoolwire_http.go (/, /events,
+	// /events/IVORN) given the path and the raw query; nil: none.
+	extra func(path, query string) (code int, ctype string, body []byte)
+
 	mu      sync.Mutex
 	conns   *list.List     // of *httpConn, oldest first
 	perHost map[string]int // open connections by hostKey
@@ -226,7 +230,7 @@ func (s *statusServer) answer(hc *httpConn) {
 	c := hc.c
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(httpHeaderWindow))
-	method, path, code := readHTTPRequest(bufio.NewReaderSize(io.LimitReader(c, httpMaxHeader+1), 1024))
+	method, path, query, code := spoolwReadHTTPRequest(bufio.NewReaderSize(io.LimitReader(c, httpMaxHeader+1), 1024))
 	if !s.answering(hc) {
 		return // evicted while sending its request
 	}
@@ -245,6 +249,8 @@ func (s *statusServer) answer(hc *httpConn) {
 		code, ctype, body = 200, "text/plain; version=0.0.4; charset=utf-8", []byte(renderMetrics(s.m, s.status(), s.now())+s.renderConnMetrics())
 	case path == "/status":
 		code, ctype, body = 200, "application/json", s.statusJSON()
+	case s.extra != nil && spoolwIsRoute(path):
+		code, ctype, body = s.extra(path, query)
 	default:
 		code, body = 404, []byte("not found: try /healthz, /metrics or /status\n")
 	}

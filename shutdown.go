@@ -87,6 +87,9 @@ func (b *broker) shutdown(ctx context.Context) error {
 	if b.http != nil {
 		b.http.shutdown(ctx)
 	}
+	if err := b.spoolw.close(); err != nil {
+		b.log.Error("closing the spool", "err", err)
+	}
 	if err := b.db.close(); err != nil {
 		return fmt.Errorf("eventdb: %w", err)
 	}

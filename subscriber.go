@@ -188,7 +188,7 @@ func (u *upstream) handleMessage(raw []byte, charge *int64) (reply *transport, a
 		if ri.role == "iamalive" {
 			return newIamaliveResponse(tr.origin, b.cfg.localIVO, b.purpose, b.now()), true
 		}
-		return newAuthenticateResponse(tr.origin, b.cfg.localIVO, b.purpose, b.cfg.filters, b.now()), true
+		return newAuthenticateResponse(tr.origin, b.cfg.localIVO, b.purpose, b.cfg.filters, b.now(), b.spoolw.replayParams(u.addr)...), true
 	case ri.role == "ack" || ri.role == "nak":
 		u.limited(slog.LevelWarn, "incomprehensible", "incomprehensible message from upstream", "message", ri.role)
 		return nil, true
@@ -249,7 +249,8 @@ func (u *upstream) handleEvent(raw []byte, ri rootInfo, charge *int64) *transpor
 	doc, pre := checkUpstreamEvent(raw, ri)
 	b.chargeTree(charge, raw, doc)
 	ev.doc = doc
-	b.admit(ev, pre, u.log)
+	adm := b.admit(ev, pre, u.log)
+	b.spoolw.noteUpstream(u.addr, adm)
 	if !ri.hasIvorn {
 		return nil
 	}

@@ -267,12 +267,14 @@ func newIamaliveResponse(origin, local, purpose string, now time.Time) *transpor
 		params: []param{{"User-Agent", softwareName(purpose)}}}
 }
 
-// newAuthenticateResponse answers a broker's authenticate with our filters.
-func newAuthenticateResponse(origin, local, purpose string, filters []string, now time.Time) *transport {
+// newAuthenticateResponse answers a broker's authenticate with our filters
+// (and extra Params, such as replay-since, when given).
+func newAuthenticateResponse(origin, local, purpose string, filters []string, now time.Time, extra ...param) *transport {
 	t := &transport{role: "authenticate", origin: origin, response: local, timestamp: now, hasMeta: true}
 	for _, f := range filters {
 		t.params = append(t.params, param{"xpath-filter", f})
 	}
+	t.params = append(t.params, extra...) // only when asked: replay-since (spoolwire.go)
 	t.params = append(t.params, param{"User-Agent", softwareName(purpose)})
 	return t
 }
