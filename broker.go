@@ -47,6 +47,8 @@ type broker struct {
 
 	http *statusServer // nil without --http
 
+	tlsw *tlswBroker // TLS listeners and upstreams, peer identities; nil without TLS or --peers
+
 	// dial opens upstream connections and wait sleeps between attempts;
 	// tests replace them.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -122,6 +124,9 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 		}
 		b.broadcasters = append(b.broadcasters, newBroadcaster(b, l))
 	}
+	if err := b.tlswSetup(); err != nil {
+		return fail(err)
+	}
 	for _, r := range cfg.remotes {
 		b.upstreams = append(b.upstreams, newUpstream(b, r))
 	}
@@ -148,7 +153,7 @@ func listen(role string, ep endpoint, maxConns, maxPerHost int) (*listener, erro
 			os.Remove(ep.address)
 		}
 	}
-	ln, err := net.Listen(ep.network, ep.address)
+	ln, err := net.Listen(tlswNetAddr(ep))
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w", role, ep, err)
 	}
@@ -270,6 +275,9 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 			defer func() { <-l.sem }()
 			defer l.perHost.release(key)
 			defer untrack()
+			if c = b.tlsw.wrap(ctx, l, c); c == nil {
+				return // TLS handshake or role refused (logged)
+			}
 			handle(ctx, c)
 		})
 	}

@@ -77,6 +77,8 @@ type config struct {
 
 	handlers []handlerPlugin // the handler plugins' parsed options
 
+	tls tlswConfig // TLS and the peers file (contract section 7; tlswire.go)
+
 	// Timings, not options: Comet's values unless a test changes them.
 	iamaliveInterval   time.Duration
 	receiverTimeout    time.Duration
@@ -153,6 +155,9 @@ func (o optionalEndpoint) Set(s string) error {
 // parseServerEndpoint reads tcp:PORT[:interface=ADDR][:backlog=N], unix:PATH
 // (with optional :mode=... and :lockfile=...), or a bare port number.
 func parseServerEndpoint(s string) (endpoint, error) {
+	if isTLSEndpoint(s) {
+		return tlswParseServerEndpoint(s) // tls:PORT[:interface=ADDR], ssl:PORT:privateKey=...
+	}
 	if p, err := strconv.Atoi(s); err == nil {
 		if p < 0 || p > 65535 {
 			return endpoint{}, fmt.Errorf("invalid endpoint %q: port out of range", s)
@@ -419,6 +424,7 @@ func newBrokerArgs() *brokerArgs {
 	o.bytes(&cfg.subscriberQueueBytes, "BYTES", "bytes queued for one subscriber before it is dropped (default 8MiB)", "subscriber-queue-bytes")
 	o.bytes(&cfg.handlerQueueBytes, "BYTES", "bytes waiting for the handlers, all together (default 8MiB)", "handler-queue-bytes")
 	o.duration(&cfg.filterBudget, "DURATION", "CPU one subscriber's filters may spend on one event (default 20ms)", "filter-budget")
+	addTLSOptions(o, cfg)
 	return a
 }
 
@@ -550,6 +556,9 @@ func preprocessArgs(args []string) []string {
 }
 
 func looksLikeEndpoint(s string) bool {
+	if isTLSEndpoint(s) {
+		return true
+	}
 	if _, err := strconv.Atoi(s); err == nil {
 		return true
 	}
@@ -599,6 +608,9 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 		return nil, usagef("IVOA identifier required (--local-ivo) with --receive or --broadcast")
 	}
 	for i, r := range cfg.remotes {
+		if isTLSEndpoint(r) {
+			continue // tls:HOST:PORT, ssl:host=H:port=P: checked by tlswCheckConfig
+		}
 		hp, err := parseRemote(r)
 		if err != nil {
 			return nil, usagef("--remote: %v", err)
@@ -633,6 +645,9 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 	}
 	if _, err := loadWhitelist(cfg.subscriberWL); err != nil {
 		return nil, usagef("--subscriber-whitelist: %v", err)
+	}
+	if err := tlswCheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	for _, p := range cfg.handlers {
 		// Check the plugins' options now (a bad --cmd-timeout is a usage

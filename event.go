@@ -37,6 +37,8 @@ type event struct {
 	sigVerdict string // signature verdict (valid, unsigned, ...); "" if not checked
 	signer     string // signer's fingerprint when the verdict is valid
 
+	tlsFrom *tlswConn // the TLS connection of the submitting author; nil otherwise (tlswire.go)
+
 	docOnce sync.Once
 	doc     *document // the parsed tree, built at most once (see tree)
 	docErr  error

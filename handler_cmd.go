@@ -103,6 +103,9 @@ func (h *cmdHandler) handle(ctx context.Context, ev *event) error {
 		"COMET_SIGNATURE="+sig,
 		"COMET_SIGNER="+ev.signer,
 	)
+	if p := tlswEventPeer(ev); p != "" {
+		c.Env = append(c.Env, "COMET_PEER="+p) // the submitting TLS identity
+	}
 	stdout := newLineLogger(h.log, h.name(), "stdout", ev.ivorn)
 	stderr := newLineLogger(h.log, h.name(), "stderr", ev.ivorn)
 	c.Stdout, c.Stderr = stdout, stderr

@@ -31,6 +31,8 @@ type metrics struct {
 
 	limitHits   labelledCounter // limits of contract section 10 hit, by option name
 	connRefused labelledCounter // connections refused at accept, by reason
+
+	tls tlswMetrics // TLS handshakes and identities (tlswire.go)
 }
 
 // labelledCounter counts by one label value.
@@ -105,6 +107,7 @@ type peerStatus struct {
 	Delivered       int64     `json:"delivered"`        // events sent to (subscriber) or received from (upstream) it
 	AcksOutstanding int64     `json:"acks_outstanding"` // subscribers only
 	Filters         int       `json:"filters"`          // subscribers only
+	Identity        string    `json:"identity,omitempty"` // TLS identity (peers file name, or ca:CN)
 }
 
 type eventDBStatus struct {

@@ -32,7 +32,7 @@ func BenchmarkJudgeSubmission(b *testing.B) {
 			u = append(u[:len(u):len(u)], fmt.Sprintf("<!-- %d -->", i)...)
 			events = append(events, u)
 		}
-		reply := br.judgeSubmission(events[i], "bench", "bench", br.log, nil)
+		reply := br.judgeSubmission(events[i], "bench", "bench", br.log, nil, nil)
 		reply.marshal()
 		i++
 	}

@@ -99,4 +99,5 @@ func (b *broker) reload() {
 			b.log.Info("reloaded keyrings")
 		}
 	}
+	b.tlswReload() // certificates, CAs and the peers file (tlswire.go)
 }
