@@ -107,7 +107,9 @@ type peerStatus struct {
 	Delivered       int64     `json:"delivered"`        // events sent to (subscriber) or received from (upstream) it
 	AcksOutstanding int64     `json:"acks_outstanding"` // subscribers only
 	Filters         int       `json:"filters"`          // subscribers only
-	Identity        string    `json:"identity,omitempty"` // TLS identity (peers file name, or ca:CN)
+
+	// The TLS identity: its name in the peers file, or ca:CN (tlswire.go).
+	Identity string `json:"identity,omitempty"`
 }
 
 type eventDBStatus struct {

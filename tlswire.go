@@ -26,6 +26,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -400,16 +401,39 @@ func (b *broker) tlswAdmitRule(ev *event) *rejection {
 		}
 	}
 	pt := w.m.peers()
-	if ok, why := pt.signerRule(ev.ivorn, ev.sigVerdict == verdictValid, ev.signer); !ok {
+	if ok, why := pt.signerRule(ev.ivorn, ev.sigVerdict == verdictValid, ev.signer, tlswPrimaryFpr(b.keyring.Load(), ev.signer)...); !ok {
 		label := "(forged)"
-		if s := pt.lookupPGP(ev.signer); ev.sigVerdict == verdictValid && s != nil {
-			label = s.name
+		if ev.sigVerdict == verdictValid {
+			for _, f := range append([]string{ev.signer}, tlswPrimaryFpr(b.keyring.Load(), ev.signer)...) {
+				if s := pt.lookupPGP(f); s != nil {
+					label = s.name
+					break
+				}
+			}
 		}
 		w.metrics.identityRefused.inc(label)
 		return &rejection{class: "forged", reason: why}
 	}
 	if n := ev.tlsFrom.name(); n != "" {
 		w.metrics.identityEvents.inc(n)
+	}
+	return nil
+}
+
+// tlswPrimaryFpr is the primary key's fingerprint when a subkey made a
+// signature (so a peers file may list either), nil otherwise.
+func tlswPrimaryFpr(kr *keyring, signer string) []string {
+	if kr == nil || signer == "" {
+		return nil
+	}
+	raw, err := hex.DecodeString(signer)
+	if err != nil {
+		return nil
+	}
+	for _, ref := range kr.byFpr[string(raw)] {
+		if ref.sub != nil && ref.ent != nil && ref.ent.primary != nil {
+			return []string{ref.ent.primary.fprHex()}
+		}
 	}
 	return nil
 }
