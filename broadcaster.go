@@ -225,7 +225,7 @@ func (s *subConn) writeLoop() {
 		}
 		s.sent.Add(int64(sentEvents))
 		s.conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
-		if _, err := bufs.WriteTo(s.conn); err != nil {
+		if _, err := tlswWriteBuffers(s.conn, &bufs); err != nil { // bufs.WriteTo, or few TLS records
 			s.drop(fmt.Errorf("%w: %v", errWriteFailed, err))
 			return
 		}

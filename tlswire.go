@@ -255,6 +255,8 @@ type tlswConn struct {
 	// limit is when an author's connection must be done: the receiver's
 	// timeout counts from the connection, the handshake included.
 	limit time.Time
+
+	wbuf []byte // a subscriber's write buffer (its writer goroutine only)
 }
 
 // SetDeadline keeps an author's deadlines within the receiver's timeout
@@ -266,13 +268,70 @@ func (c *tlswConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// Close ends the connection. An author's gets a TLS close_notify after
+// its reply (its own goroutine waits for that write, at most as long as
+// crypto/tls allows, 5 s); a subscriber's is closed at once, without one:
+// it may be dropped for being slow, from the relay path, where a
+// close_notify into a full socket buffer would stall every subscriber.
 func (c *tlswConn) Close() error {
+	c.forget()
+	if c.role == "subscriber" {
+		return c.NetConn().Close()
+	}
+	return c.Conn.Close()
+}
+
+// abort closes the connection at once, without a close_notify.
+func (c *tlswConn) abort() {
+	c.forget()
+	c.NetConn().Close()
+}
+
+func (c *tlswConn) forget() {
 	c.once.Do(func() {
 		c.w.mu.Lock()
 		delete(c.w.live, c)
 		c.w.mu.Unlock()
 	})
-	return c.Conn.Close()
+}
+
+// tlswWriteBuffers writes a subscriber's batch (broadcaster.go): for a TLS
+// connection, copied into few large TLS records (net.Buffers would make
+// one record and one system call of each 4-byte frame header and each
+// event); for a plain one, bufs.WriteTo.
+func tlswWriteBuffers(c net.Conn, bufs *net.Buffers) (int64, error) {
+	tc := tlswConnOf(c)
+	if tc == nil {
+		return bufs.WriteTo(c)
+	}
+	const chunk = 64 << 10
+	buf := tc.wbuf[:0]
+	var n int64
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		m, err := tc.Conn.Write(buf)
+		n += int64(m)
+		buf = buf[:0]
+		return err
+	}
+	for _, b := range *bufs {
+		for len(b) > 0 {
+			if len(buf) == chunk {
+				if err := flush(); err != nil {
+					return n, err
+				}
+			}
+			k := min(chunk-len(buf), len(b))
+			buf = append(buf, b[:k]...)
+			b = b[k:]
+		}
+	}
+	err := flush()
+	*bufs = (*bufs)[len(*bufs):]
+	tc.wbuf = buf[:0]
+	return n, err
 }
 
 // current is the identity in force now: a listed one looked up again (nil,
@@ -559,7 +618,7 @@ func (w *tlswBroker) disconnectStale() {
 	w.mu.Unlock()
 	for i, c := range stale {
 		w.b.log.Info("disconnecting TLS peer", "identity", c.id.name, "addr", c.RemoteAddr().String(), "why", why[i])
-		c.Close()
+		c.abort()
 	}
 }
 

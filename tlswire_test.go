@@ -336,10 +336,26 @@ func TestTLSWireEndToEnd(t *testing.T) {
 	if got := sub.nextEvent(3 * time.Second); !bytes.Equal(got, ev) {
 		t.Fatalf("subscriber got %q", got)
 	}
+	// Several events at once, one larger than a TLS record batch, arrive
+	// intact and in order.
+	var evs [][]byte
+	for i := 0; i < 5; i++ {
+		evs = append(evs, tlswTypedEvent(fmt.Sprintf("ivo://test.local/e2e#big%d", i), "Packet_Type", strings.Repeat("x", i*40<<10)))
+	}
+	for _, ev := range evs {
+		if r, err := tlswSubmit(tb.receiveAddr(), e.client(t, aliceCrt, aliceKey), ev); err != nil || r.role != "ack" {
+			t.Fatalf("submit: %v %+v", err, r)
+		}
+	}
+	for i, ev := range evs {
+		if got := sub.nextEvent(3 * time.Second); !bytes.Equal(got, ev) {
+			t.Fatalf("event %d: got %d bytes, want %d", i, len(got), len(ev))
+		}
+	}
 	waitLog(t, tb, "TLS peer connected", "identity=alice", "role=receiver")
 	waitLog(t, tb, "TLS peer connected", "identity=bob", "role=broadcaster")
 	waitLog(t, tb, "accepted event", "identity=alice")
-	waitFor(t, "COMET_PEER", func() bool { d, _ := os.ReadFile(out); return string(d) == "alice\n" })
+	waitFor(t, "COMET_PEER", func() bool { d, _ := os.ReadFile(out); return string(d) == strings.Repeat("alice\n", 1+len(evs)) })
 
 	_, body, _ := httpGet(t, "http://"+tb.http.addr()+"/status")
 	var st struct {
@@ -352,7 +368,7 @@ func TestTLSWireEndToEnd(t *testing.T) {
 		t.Errorf("/status peers %+v", st.Peers)
 	}
 	_, metrics, _ := httpGet(t, "http://"+tb.http.addr()+"/metrics")
-	if !strings.Contains(metrics, `comet_identity_events_total{identity="alice"} 1`) {
+	if !strings.Contains(metrics, `comet_identity_events_total{identity="alice"} 6`) {
 		t.Errorf("/metrics lacks alice's event:\n%s", metrics)
 	}
 
