@@ -432,7 +432,9 @@ func (w *tlswBroker) wrap(ctx context.Context, l *listener, c net.Conn) net.Conn
 		name = "(anonymous)"
 	}
 	cs := conn.ConnectionState()
-	b.rl.log(slog.LevelInfo, host, "tls-connect", "TLS peer connected", "role", l.role, "addr", addr, "identity", name,
+	// Rate-limited per host and identity: one noisy identity does not hide
+	// another's connections from the same address.
+	b.rl.log(slog.LevelInfo, host, "tls-connect:"+name, "TLS peer connected", "role", l.role, "addr", addr, "identity", name,
 		"tls", tls.VersionName(cs.Version))
 	w.mu.Lock()
 	w.live[tc] = struct{}{}

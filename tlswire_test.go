@@ -247,7 +247,7 @@ func TestTLSWireEndpointsRunning(t *testing.T) {
 	chain := filepath.Join(e.dir, "chain.pem")
 	data, _ := os.ReadFile(e.pki.caFile)
 	writeFile(t, chain, string(data))
-	cfgA := e.config(t, tlsClientAuthNone)
+	cfgA := e.config(t, tlsClientAuthRequest)
 	cfgA.receive = []endpoint{
 		tlswTestEndpoint(t, "tls:0:interface=127.0.0.1"),
 		tlswTestEndpoint(t, "ssl:0:privateKey="+e.srvKey+":certKey="+e.srvCert+":extraCertChain="+chain+":interface=127.0.0.1"),
@@ -260,21 +260,44 @@ func TestTLSWireEndpointsRunning(t *testing.T) {
 	caDir := filepath.Join(e.dir, "cadir")
 	os.Mkdir(caDir, 0o755)
 	writeFile(t, filepath.Join(caDir, "ca.pem"), string(data))
+	srvPEM, _ := os.ReadFile(e.srvCert)
+	srvCerts, _ := tlsParsePEMCertificates(srvPEM)
+	pinPeers := filepath.Join(e.dir, "pin-peers")
+	writeFile(t, pinPeers, tlsPin(srvCerts[0])+" broker-a allow=subscriber\n")
+	d3, k3, _ := e.pki.issue(t, "down3", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	d4, k4, _ := e.pki.issue(t, "down4", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	d5, k5, _ := e.pki.issue(t, "down5", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 
 	var downs []*testSubscriber
-	for i, remote := range []string{
-		"tls:127.0.0.1:" + tlsPort + ":trustRoots=" + e.pki.caFile,
-		"ssl:host=127.0.0.1:port=" + tlsPort + ":caCertsDir=" + caDir,
-		plainBC,
+	var pinned *testBroker
+	for i, tc := range []struct {
+		remote   string
+		settings tlsSettings
+	}{
+		{"tls:127.0.0.1:" + tlsPort + ":trustRoots=" + e.pki.caFile, tlsSettings{}},
+		{"ssl:host=127.0.0.1:port=" + tlsPort + ":caCertsDir=" + caDir, tlsSettings{}},
+		{plainBC, tlsSettings{}},
+		{"tls:127.0.0.1:" + tlsPort, tlsSettings{caFile: e.pki.caFile, certFile: d3, keyFile: k3}},
+		{"tls:127.0.0.1:" + tlsPort + ":trustRoots=" + e.pki.caFile + ":certificate=" + d4 + ":privateKey=" + k4, tlsSettings{}},
+		{"ssl:host=127.0.0.1:port=" + tlsPort + ":caCertsDir=" + caDir + ":certKey=" + d5 + ":privateKey=" + k5, tlsSettings{}},
+		{"tls:[127.0.0.1]:" + tlsPort, tlsSettings{peersFile: pinPeers}}, // the server verified by its pin alone
 	} {
 		cfgB := testConfig(t)
 		cfgB.localIVO = fmt.Sprintf("ivo://test/b%d", i)
 		cfgB.broadcast = []endpoint{{"tcp", "127.0.0.1:0"}}
-		cfgB.remotes = []string{remote}
+		cfgB.remotes = []string{tc.remote}
+		cfgB.tls.settings = tc.settings
 		b := startBroker(t, cfgB)
 		downs = append(downs, dialSubscriber(t, b.broadcastAddr(), nil))
+		pinned = b
 	}
-	waitFor(t, "three brokers subscribed to A", func() bool { return subscriberCount(a.broker) == 3 })
+	waitFor(t, "seven brokers subscribed to A", func() bool { return subscriberCount(a.broker) == 7 })
+	for _, n := range []string{"ca:down3", "ca:down4", "ca:down5", "(anonymous)"} {
+		waitLog(t, a, "TLS peer connected", "role=broadcaster", "identity="+n)
+	}
+	if st := pinned.upstreams[0].status(); st.Identity != "broker-a" || st.State != "connected" {
+		t.Errorf("pinned upstream status %+v", st)
+	}
 	// The SSL listener presents the extra chain after the leaf.
 	sslAddr := a.receivers[1].addr()
 	conn, err := tls.Dial("tcp", sslAddr, e.client(t, "", ""))
