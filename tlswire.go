@@ -564,8 +564,16 @@ func (b *broker) tlswDial(ctx context.Context, addr string) (net.Conn, error) {
 	w.mu.Lock()
 	w.upstreams[addr] = name
 	w.mu.Unlock()
-	return conn, nil
+	return tlswUpstreamConn{conn}, nil
 }
+
+// tlswUpstreamConn is a TLS upstream connection whose Close closes at once,
+// without a close_notify: an upstream that stops reading our acks must not
+// hold the session (or the bounded shutdown, which closes it) for the 5 s
+// crypto/tls gives that write.
+type tlswUpstreamConn struct{ *tls.Conn }
+
+func (c tlswUpstreamConn) Close() error { return c.NetConn().Close() }
 
 // tlswUpstreamIdentity is the identity name of a TLS upstream's server
 // (pinned in the peers file), for /status.
