@@ -113,19 +113,19 @@ func tlswNetAddr(ep endpoint) (network, address string) {
 // listeners need, and every file they name, which it reads (as the
 // whitelists are read) and loads.
 func tlswCheckConfig(cfg *config) error {
-	any := cfg.tls.given
+	need := cfg.tls.given
 	for _, ep := range append(append([]endpoint(nil), cfg.receive...), cfg.broadcast...) {
-		any = any || tlswIsEndpoint(ep)
+		need = need || tlswIsEndpoint(ep)
 	}
 	for _, r := range cfg.remotes {
 		if isTLSEndpoint(r) {
 			if _, err := parseTLSClientEndpoint(r); err != nil {
 				return usagef("--remote: %v", err)
 			}
-			any = true
+			need = true
 		}
 	}
-	if !any {
+	if !need {
 		return nil
 	}
 	m, err := newTLSManager(cfg.tls.settings)
@@ -255,8 +255,6 @@ type tlswConn struct {
 	// limit is when an author's connection must be done: the receiver's
 	// timeout counts from the connection, the handshake included.
 	limit time.Time
-
-	wbuf []byte // a subscriber's write buffer (its writer goroutine only)
 }
 
 // SetDeadline keeps an author's deadlines within the receiver's timeout
@@ -304,8 +302,9 @@ func tlswWriteBuffers(c net.Conn, bufs *net.Buffers) (int64, error) {
 	if tc == nil {
 		return bufs.WriteTo(c)
 	}
-	const chunk = 64 << 10
-	buf := tc.wbuf[:0]
+	bp := tlswWriteBufs.Get().(*[]byte)
+	defer tlswWriteBufs.Put(bp)
+	buf := (*bp)[:0]
 	var n int64
 	flush := func() error {
 		if len(buf) == 0 {
@@ -318,21 +317,26 @@ func tlswWriteBuffers(c net.Conn, bufs *net.Buffers) (int64, error) {
 	}
 	for _, b := range *bufs {
 		for len(b) > 0 {
-			if len(buf) == chunk {
+			if len(buf) == tlswWriteChunk {
 				if err := flush(); err != nil {
 					return n, err
 				}
 			}
-			k := min(chunk-len(buf), len(b))
+			k := min(tlswWriteChunk-len(buf), len(b))
 			buf = append(buf, b[:k]...)
 			b = b[k:]
 		}
 	}
 	err := flush()
 	*bufs = (*bufs)[len(*bufs):]
-	tc.wbuf = buf[:0]
 	return n, err
 }
+
+// tlswWriteChunk is the most tlswWriteBuffers copies before a write: one
+// full TLS record. The buffers are shared, so an idle subscriber holds none.
+const tlswWriteChunk = 16 << 10
+
+var tlswWriteBufs = sync.Pool{New: func() any { b := make([]byte, 0, tlswWriteChunk); return &b }}
 
 // current is the identity in force now: a listed one looked up again (nil,
 // false: removed from the peers file), a CA-verified one as at the
