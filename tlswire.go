@@ -40,6 +40,10 @@ import (
 type tlswConfig struct {
 	settings tlsSettings
 	given    bool // any TLS option was given
+
+	// handshakeTimeout is not an option: 0 is the contract's 10 s
+	// (tlsDefaultHandshakeTimeout); tests shorten it.
+	handshakeTimeout time.Duration
 }
 
 // addTLSOptions declares the TLS options (called once from newBrokerArgs).
@@ -408,7 +412,7 @@ func (w *tlswBroker) wrap(ctx context.Context, l *listener, c net.Conn) net.Conn
 	addr := c.RemoteAddr().String()
 	host := hostKey(c.RemoteAddr())
 	start := b.now()
-	conn, id, anonymous, err := w.m.accept(ctx, c, sc, 0)
+	conn, id, anonymous, err := w.m.accept(ctx, c, sc, b.cfg.tls.handshakeTimeout)
 	if err != nil {
 		reason := tlsFailureReason(err)
 		if ctx.Err() != nil {

@@ -745,30 +745,74 @@ func TestTLSWireSilentHandshakes(t *testing.T) {
 }
 
 // TestTLSWireHandshakeDeadline: a client that never finishes its handshake
-// holds its slot for the handshake deadline only.
+// holds its slot for the handshake deadline only (10 s; shortened here to
+// 1 s, as the receiver's timeouts are in other tests), then it is logged
+// and counted, and the slot serves an honest author.
 func TestTLSWireHandshakeDeadline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits 10 s")
-	}
 	e := newTLSWTestEnv(t)
 	cfg := e.config(t, tlsClientAuthNone)
 	cfg.maxConnections = 1
+	cfg.tls.handshakeTimeout = time.Second
 	tb := startBroker(t, cfg)
 	c, err := net.Dial("tcp", tb.receiveAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The slot is taken: a second client is refused at once.
+	if _, err := tlswSubmit(tb.receiveAddr(), e.client(t, "", ""), tlswEvent("ivo://test.local/during#1")); err == nil {
+		t.Error("a second connection got in while the silent one held the only slot")
+	}
 	start := time.Now()
-	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = c.Read(make([]byte, 1))
 	took := time.Since(start)
-	if err == nil || took < tlsDefaultHandshakeTimeout-time.Second || took > tlsDefaultHandshakeTimeout+2*time.Second {
-		t.Errorf("silent connection closed after %v (%v), want about %v", took, err, tlsDefaultHandshakeTimeout)
+	if err == nil || took > 1500*time.Millisecond {
+		t.Errorf("silent connection closed after %v (%v), want about 1 s", took, err)
 	}
 	waitLog(t, tb, "TLS handshake refused", "reason=timeout")
+	if n := tb.m.tls.handshakeFailures.get("timeout"); n != 1 {
+		t.Errorf("timeouts counted %d", n)
+	}
+	waitFor(t, "the slot freed", func() bool { return len(tb.receivers[0].sem) == 0 })
 	if r, err := tlswSubmit(tb.receiveAddr(), e.client(t, "", ""), tlswEvent("ivo://test.local/after#1")); err != nil || r.role != "ack" {
 		t.Errorf("slot not freed: %v %+v", err, r)
+	}
+}
+
+// TestTLSWireReceiverTimeoutFromConnection: an author's receiver timeout
+// counts from the connection, the handshake included.
+func TestTLSWireReceiverTimeoutFromConnection(t *testing.T) {
+	e := newTLSWTestEnv(t)
+	cfg := e.config(t, tlsClientAuthNone)
+	cfg.receiverTimeout = time.Second
+	tb := startBroker(t, cfg)
+	start := time.Now()
+	raw, err := net.Dial("tcp", tb.receiveAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	time.Sleep(600 * time.Millisecond) // a slow start to the handshake
+	c := tls.Client(raw, e.client(t, "", ""))
+	if err := tlsHandshake(context.Background(), c, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	took := time.Since(start)
+	if err == nil || took < 900*time.Millisecond || took > 1400*time.Millisecond {
+		t.Errorf("closed %v after the connection (%v), want about 1 s", took, err)
+	}
+}
+
+// TestTLSWireDefaultHandshakeDeadline: the default is the contract's 10 s.
+func TestTLSWireDefaultHandshakeDeadline(t *testing.T) {
+	if tlsDefaultHandshakeTimeout != 10*time.Second || defaultReceiverTimeout <= tlsDefaultHandshakeTimeout {
+		t.Errorf("handshake %v, receiver %v: want 10 s inside the receiver's timeout", tlsDefaultHandshakeTimeout, defaultReceiverTimeout)
+	}
+	if defaultConfig().tls.handshakeTimeout != 0 {
+		t.Error("the default configuration shortens the handshake deadline")
 	}
 }
 
