@@ -29,10 +29,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -388,6 +390,34 @@ func tlswLogWith(log *slog.Logger, c net.Conn) *slog.Logger {
 	return log
 }
 
+// tlswLingerConn is an accepted connection during its handshake. If the
+// handshake fails, Close first shuts our side and reads (and discards) what
+// the client still sends, for at most tlswLinger: a TLS 1.3 client learns
+// that its certificate was refused only from our alert, after its own
+// handshake finished and while it is already sending its event; closing at
+// once, with that event unread, would reset the connection and destroy the
+// alert before the client reads it ("broken pipe" instead of the reason).
+type tlswLingerConn struct {
+	net.Conn
+	done atomic.Bool
+}
+
+// tlswLinger bounds how long a refused connection is kept to deliver our
+// alert (it still holds its slot that long).
+const tlswLinger = 250 * time.Millisecond
+
+func (c *tlswLingerConn) Close() error {
+	if c.done.Load() {
+		return c.Conn.Close()
+	}
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		tc.CloseWrite()
+		tc.SetReadDeadline(time.Now().Add(tlswLinger))
+		io.Copy(io.Discard, io.LimitReader(tc, 1<<20))
+	}
+	return c.Conn.Close()
+}
+
 // tlswRole is the role a listener's peers take.
 func tlswRole(l *listener) string {
 	if l.role == "receiver" {
@@ -412,7 +442,9 @@ func (w *tlswBroker) wrap(ctx context.Context, l *listener, c net.Conn) net.Conn
 	addr := c.RemoteAddr().String()
 	host := hostKey(c.RemoteAddr())
 	start := b.now()
-	conn, id, anonymous, err := w.m.accept(ctx, c, sc, b.cfg.tls.handshakeTimeout)
+	lc := &tlswLingerConn{Conn: c}
+	conn, id, anonymous, err := w.m.accept(ctx, lc, sc, b.cfg.tls.handshakeTimeout)
+	lc.done.Store(true) // from here on, Close closes at once
 	if err != nil {
 		reason := tlsFailureReason(err)
 		if ctx.Err() != nil {

@@ -806,6 +806,25 @@ func TestTLSWireReceiverTimeoutFromConnection(t *testing.T) {
 	}
 }
 
+// TestTLSWireSendvoSeesRefusal: sendvo without a certificate, against a
+// broker that requires one, is told why (TLS 1.3 sends that alert after the
+// client's handshake; the broker keeps the refused connection a moment so
+// the alert is read, not reset away), every time.
+func TestTLSWireSendvoSeesRefusal(t *testing.T) {
+	e := newTLSWTestEnv(t)
+	tb := startBroker(t, e.config(t, tlsClientAuthRequire))
+	host, port, _ := net.SplitHostPort(tb.receiveAddr())
+	file := filepath.Join(e.dir, "ev.xml")
+	writeFile(t, file, string(tlswEvent("ivo://test.local/sendvo#1")))
+	for i := 0; i < 10; i++ {
+		var out, errb bytes.Buffer
+		code := runSendvo([]string{"--tls", "-h", host, "-p", port, "--tls-ca", e.pki.caFile, "-f", file, "--timeout", "5s"}, nil, &out, &errb)
+		if code != exitFail || !strings.Contains(errb.String(), "(no-client-cert)") {
+			t.Fatalf("try %d: %d %q", i, code, errb.String())
+		}
+	}
+}
+
 // TestTLSWireDefaultHandshakeDeadline: the default is the contract's 10 s.
 func TestTLSWireDefaultHandshakeDeadline(t *testing.T) {
 	if tlsDefaultHandshakeTimeout != 10*time.Second || defaultReceiverTimeout <= tlsDefaultHandshakeTimeout {
