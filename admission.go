@@ -70,6 +70,11 @@ func (b *broker) admit(ev *event, pre *rejection, log *slog.Logger) admission {
 		b.logRefusal(ev, r)
 		return admission{outcome: refused, refusal: r}
 	}
+	if r := b.tlswAdmitRule(ev); r != nil { // TLS identity and pgp: key rules (tlswire.go)
+		b.m.rejected.inc(r.class)
+		b.logRefusal(ev, r)
+		return admission{outcome: refused, refusal: r}
+	}
 	if !b.record(ev, log) {
 		b.m.duplicates.Add(1)
 		log.Log(context.Background(), dupLevel, "event previously seen", "ivorn", ev.ivorn)

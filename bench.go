@@ -72,6 +72,7 @@ type benchConfig struct {
 	timeout     time.Duration
 	connTimeout time.Duration
 	settle      time.Duration
+	tls         tlswBench // --tls and its options (bench_tls.go)
 }
 
 // parseBenchFlags parses the command line; code is -1 when the run should go
@@ -101,6 +102,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (cfg benchConfig, code int
 	fs.DurationVar(&cfg.timeout, "timeout", benchDefaultTimeout, "stop after this long and report what finished")
 	fs.DurationVar(&cfg.connTimeout, "conn-timeout", benchDefaultConnTimeout, "deadline of each connection step (connect, send, reply)")
 	fs.DurationVar(&cfg.settle, "settle", benchDefaultSettle, "after the last reply, how long to wait for deliveries to subscribers")
+	tlswBenchFlags(fs, &cfg.tls)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, exitOK
@@ -140,6 +142,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (cfg benchConfig, code int
 		if _, _, err := net.SplitHostPort(cfg.subscribe); err != nil {
 			return bad("--subscribe %q: %v", cfg.subscribe, err)
 		}
+	}
+	if err := cfg.tls.build(cfg.target, cfg.subscribe); err != nil {
+		return bad("%v", err)
 	}
 	return cfg, -1
 }
@@ -408,6 +413,7 @@ func (r *benchRun) submit(ctx context.Context, i int, buf []byte, hist *benchHis
 		r.sent.Add(1)
 	}
 	conn, err := r.dial(ctx)
+	conn, err = r.cfg.tls.handshake(ctx, conn, err, r.cfg.tls.target, r.connDeadline())
 	if err != nil && r.stopped(ctx) {
 		if counted {
 			r.sent.Add(-1) // stopped before it was sent
@@ -708,6 +714,7 @@ func (r *benchRun) connectSubscribers(ctx context.Context, stderr io.Writer) ([]
 	for range r.cfg.subscribers {
 		d := net.Dialer{Deadline: r.connDeadline()}
 		c, err := d.DialContext(ctx, "tcp", r.cfg.subscribe)
+		c, err = r.cfg.tls.handshake(ctx, c, err, r.cfg.tls.subscribeCfg, r.connDeadline())
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

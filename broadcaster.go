@@ -94,6 +94,7 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 		done: make(chan struct{}),
 	}
 	s.log = b.log.With("role", "broadcaster", "peer", s.peer)
+	s.log = tlswLogWith(s.log, c)
 	s.host = hostKey(c.RemoteAddr())
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.lastMsg.Store(s.since.UnixNano())
@@ -229,7 +230,7 @@ func (s *subConn) writeLoop() {
 		}
 		s.sent.Add(int64(sentEvents))
 		s.conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
-		if _, err := bufs.WriteTo(s.conn); err != nil {
+		if _, err := tlswWriteBuffers(s.conn, &bufs); err != nil { // bufs.WriteTo, or few TLS records
 			s.drop(fmt.Errorf("%w: %v", errWriteFailed, err))
 			return
 		}
@@ -321,6 +322,9 @@ func (q *sendQueue) take(dst []outItem) []outItem {
 // wants applies the subscriber's filters: any filter that matches sends the
 // event; no filters at all sends everything.
 func (s *subConn) wants(ev *event) bool {
+	if !s.tlswWants(ev) { // the identity's filter= (tlswire.go), ANDed with the subscriber's
+		return false
+	}
 	fs := s.filters.Load()
 	if fs == nil {
 		return true
@@ -662,6 +666,7 @@ func (bc *broadcaster) peers() []peerStatus {
 		if fs := s.filters.Load(); fs != nil {
 			p.Filters = fs.given
 		}
+		p.Identity = tlswConnName(s.conn)
 		out = append(out, p)
 	}
 	return out

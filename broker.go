@@ -49,6 +49,7 @@ type broker struct {
 
 	kafka  *kafkaBridge // nil without Kafka options (kafka_bridge.go)
 	spoolw *spoolWire   // the spool and replay (spoolwire.go)
+	tlsw   *tlswBroker  // TLS listeners and upstreams, peer identities; nil without TLS or --peers
 
 	// dial opens upstream connections and wait sleeps between attempts;
 	// tests replace them.
@@ -132,6 +133,9 @@ func newBroker(cfg *config, log *slog.Logger) (*broker, error) {
 		}
 		b.broadcasters = append(b.broadcasters, newBroadcaster(b, l))
 	}
+	if err := b.tlswSetup(); err != nil {
+		return fail(err)
+	}
 	for _, r := range cfg.remotes {
 		b.upstreams = append(b.upstreams, newUpstream(b, r))
 	}
@@ -162,7 +166,7 @@ func listen(role string, ep endpoint, maxConns, maxPerHost int) (*listener, erro
 			os.Remove(ep.address)
 		}
 	}
-	ln, err := net.Listen(ep.network, ep.address)
+	ln, err := net.Listen(tlswNetAddr(ep))
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w", role, ep, err)
 	}
@@ -289,6 +293,9 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 			defer func() { <-l.sem }()
 			defer l.perHost.release(key)
 			defer untrack()
+			if c = b.tlsw.wrap(ctx, l, c); c == nil {
+				return // TLS handshake or role refused (logged)
+			}
 			handle(ctx, c)
 		})
 	}

@@ -133,11 +133,15 @@ func tlsTestVTPServer(t testing.TB, cfg *tls.Config) string {
 				return
 			}
 			go func() {
-				defer c.Close()
-				tc := tls.Server(c, cfg)
+				// A refused handshake lingers, as the broker's do
+				// (tlswLingerConn), so the client reads our alert.
+				lc := &tlswLingerConn{Conn: c}
+				defer lc.Close()
+				tc := tls.Server(lc, cfg)
 				if tlsHandshake(context.Background(), tc, 5*time.Second) != nil {
 					return
 				}
+				lc.done.Store(true)
 				tc.SetDeadline(time.Now().Add(5 * time.Second))
 				msg, err := readFrame(tc, defaultMaxMessageSize)
 				if err != nil {

@@ -15,7 +15,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +78,7 @@ type config struct {
 
 	kafka kafkaConfig  // the Kafka bridge (contract section 8; kafka_bridge_config.go)
 	spool spoolwConfig // the spool and replay (spoolwire.go)
+	tls   tlswConfig   // TLS and the peers file (contract section 7; tlswire.go)
 
 	// Timings, not options: Comet's values unless a test changes them.
 	iamaliveInterval   time.Duration
@@ -157,6 +157,9 @@ func (o optionalEndpoint) Set(s string) error {
 // parseServerEndpoint reads tcp:PORT[:interface=ADDR][:backlog=N], unix:PATH
 // (with optional :mode=... and :lockfile=...), or a bare port number.
 func parseServerEndpoint(s string) (endpoint, error) {
+	if isTLSEndpoint(s) {
+		return tlswParseServerEndpoint(s) // tls:PORT[:interface=ADDR], ssl:PORT:privateKey=...
+	}
 	if p, err := strconv.Atoi(s); err == nil {
 		if p < 0 || p > 65535 {
 			return endpoint{}, fmt.Errorf("invalid endpoint %q: port out of range", s)
@@ -179,15 +182,15 @@ func parseServerEndpoint(s string) (endpoint, error) {
 		// key=value parameters separated by ':'; an IPv6 interface
 		// address has colons of its own, so a value runs to the next ":key=".
 		for params != "" {
-			loc := endpointParamRE.FindStringIndex(params)
-			if loc == nil || loc[0] != 0 {
+			n := paramKeyLen(params)
+			if n < 0 {
 				return endpoint{}, fmt.Errorf("invalid endpoint %q: bad parameter %q", s, params)
 			}
-			key := strings.TrimSuffix(params[:loc[1]], "=")
-			params = params[loc[1]:]
+			key := params[:n-1]
+			params = params[n:]
 			value := params
-			if next := endpointNextParamRE.FindStringIndex(params); next != nil {
-				value, params = params[:next[0]], params[next[0]+1:]
+			if next := nextParam(params); next >= 0 {
+				value, params = params[:next], params[next+1:]
 			} else {
 				params = ""
 			}
@@ -218,10 +221,29 @@ func parseServerEndpoint(s string) (endpoint, error) {
 	return endpoint{}, fmt.Errorf("invalid endpoint %q (want tcp:PORT[:interface=ADDR] or unix:PATH)", s)
 }
 
-var (
-	endpointParamRE     = regexp.MustCompile(`^[a-z]+=`)
-	endpointNextParamRE = regexp.MustCompile(`:[a-z]+=`)
-)
+// paramKeyLen is the length of the "key=" (lower-case letters, then '=')
+// that s starts with, or -1.
+func paramKeyLen(s string) int {
+	i := 0
+	for i < len(s) && 'a' <= s[i] && s[i] <= 'z' {
+		i++
+	}
+	if i == 0 || i == len(s) || s[i] != '=' {
+		return -1
+	}
+	return i + 1
+}
+
+// nextParam is the index of the first ':' in s that starts a ":key=", or
+// -1 (regexp would cost the binary a quarter of a megabyte for this).
+func nextParam(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' && paramKeyLen(s[i+1:]) > 0 {
+			return i
+		}
+	}
+	return -1
+}
 
 // parseRemote reads --remote's host[:port] (and Twisted's tcp:HOST[:PORT]),
 // with 8099 as the default port.
@@ -425,6 +447,7 @@ func newBrokerArgs() *brokerArgs {
 	o.duration(&cfg.filterBudget, "DURATION", "CPU one subscriber's filters may spend on one event (default 20ms)", "filter-budget")
 	kafkaAddOptions(o, &cfg.kafka)
 	addSpoolOptions(o, cfg)
+	addTLSOptions(o, cfg)
 	return a
 }
 
@@ -556,6 +579,9 @@ func preprocessArgs(args []string) []string {
 }
 
 func looksLikeEndpoint(s string) bool {
+	if isTLSEndpoint(s) {
+		return true
+	}
 	if _, err := strconv.Atoi(s); err == nil {
 		return true
 	}
@@ -608,6 +634,9 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 		return nil, usagef("IVOA identifier required (--local-ivo) with --receive or --broadcast")
 	}
 	for i, r := range cfg.remotes {
+		if isTLSEndpoint(r) {
+			continue // tls:HOST:PORT, ssl:host=H:port=P: checked by tlswCheckConfig
+		}
 		hp, err := parseRemote(r)
 		if err != nil {
 			return nil, usagef("--remote: %v", err)
@@ -642,6 +671,9 @@ func parseBrokerArgs(args []string, stdout io.Writer) (*config, error) {
 	}
 	if _, err := loadWhitelist(cfg.subscriberWL); err != nil {
 		return nil, usagef("--subscriber-whitelist: %v", err)
+	}
+	if err := tlswCheckConfig(cfg); err != nil {
+		return nil, err
 	}
 	for _, p := range cfg.handlers {
 		// Check the plugins' options now (a bad --cmd-timeout is a usage

@@ -38,7 +38,8 @@ type event struct {
 	sigVerdict string // signature verdict (valid, unsigned, ...); "" if not checked
 	signer     string // signer's fingerprint when the verdict is valid
 
-	spoolSeq uint64 // the spool's seq (spoolwire.go); 0: not spooled
+	spoolSeq uint64    // the spool's seq (spoolwire.go); 0: not spooled
+	tlsFrom  *tlswConn // the TLS connection of the submitting author; nil otherwise (tlswire.go)
 
 	docOnce sync.Once
 	doc     *document // the parsed tree, built at most once (see tree)

@@ -106,6 +106,9 @@ func (h *cmdHandler) handle(ctx context.Context, ev *event) error {
 	if ev.kafkaTopic != "" {
 		c.Env = append(c.Env, "COMET_KAFKA_TOPIC="+ev.kafkaTopic)
 	}
+	if p := tlswEventPeer(ev); p != "" {
+		c.Env = append(c.Env, "COMET_PEER="+p) // the submitting TLS identity
+	}
 	stdout := newLineLogger(h.log, h.name(), "stdout", ev.ivorn)
 	stderr := newLineLogger(h.log, h.name(), "stderr", ev.ivorn)
 	c.Stdout, c.Stderr = stdout, stderr

@@ -579,6 +579,8 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	p.family("comet_inflight_waits_total", "counter", "Readers that waited for room in the in-flight budget.")
 	p.sample("comet_inflight_waits_total", "", "", float64(st.InflightWaits))
 
+	m.tls.render(&p)
+
 	p.family("comet_signatures_total", "counter", "Signature verdicts of new events.")
 	p.labelled("comet_signatures_total", "verdict", counterValues(&m.signatures))
 

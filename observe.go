@@ -32,6 +32,8 @@ type metrics struct {
 
 	limitHits   labelledCounter // limits of contract section 10 hit, by option name
 	connRefused labelledCounter // connections refused at accept, by reason
+
+	tls tlswMetrics // TLS handshakes and identities (tlswire.go)
 }
 
 // labelledCounter counts by one label value.
@@ -109,6 +111,9 @@ type peerStatus struct {
 	Delivered       int64     `json:"delivered"`        // events sent to (subscriber) or received from (upstream) it
 	AcksOutstanding int64     `json:"acks_outstanding"` // subscribers only
 	Filters         int       `json:"filters"`          // subscribers only
+
+	// The TLS identity: its name in the peers file, or ca:CN (tlswire.go).
+	Identity string `json:"identity,omitempty"`
 }
 
 type eventDBStatus struct {

@@ -54,7 +54,7 @@ func BenchmarkJudgeSubmission(b *testing.B) {
 			events = uniqueEventsFrom(b, i, len(events))
 			b.StartTimer()
 		}
-		reply := br.judgeSubmission(events[i%len(events)], "bench", "bench", br.log, nil)
+		reply := br.judgeSubmission(events[i%len(events)], "bench", "bench", br.log, nil, nil)
 		if reply == nil || reply.role != "ack" {
 			b.Fatalf("event %d: %+v", i, reply)
 		}

@@ -100,4 +100,5 @@ func (b *broker) reload() {
 		}
 	}
 	b.kafka.reload()
+	b.tlswReload() // certificates, CAs and the peers file (tlswire.go)
 }

@@ -23,6 +23,7 @@ func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 	peer := peerName(c)
 	host := hostKey(c.RemoteAddr())
 	log := b.log.With("role", "receiver", "peer", peer)
+	log = tlswLogWith(log, c)
 	// Comet's 20 s timeout runs from the connection, not from the last
 	// byte; it also bounds a wait for room in the in-flight budget.
 	deadline := b.now().Add(b.cfg.receiverTimeout)
@@ -40,7 +41,7 @@ func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 		}
 		return
 	}
-	reply := b.judgeSubmission(raw, peer, host, log, &charge)
+	reply := b.judgeSubmission(raw, peer, host, log, &charge, tlswConnOf(c))
 	if reply == nil {
 		return
 	}
@@ -62,12 +63,13 @@ func peerName(c net.Conn) string {
 
 // judgeSubmission runs the receiver's checks and admission on one message
 // and returns the reply to send: nil to close without one.
-func (b *broker) judgeSubmission(raw []byte, peer, host string, log *slog.Logger, charge *int64) *transport {
+func (b *broker) judgeSubmission(raw []byte, peer, host string, log *slog.Logger, charge *int64, from *tlswConn) *transport {
 	now := b.now()
 	doc, ivorn, rej := checkSubmission(raw)
 	b.chargeTree(charge, raw, doc)
 	ev := b.submissionEvent(raw, ivorn, peer, doc)
 	ev.host = host
+	ev.tlsFrom = from // nil for plain TCP
 	if rej != nil && ivorn == "" {
 		b.admit(ev, rej, log)
 		b.rl.log(slog.LevelWarn, host, "no ivorn", "refused a submission with no ivorn to answer; closing", "role", "receiver", "addr", peer)

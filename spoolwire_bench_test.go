@@ -107,7 +107,7 @@ func BenchmarkSpoolwReceivePath(b *testing.B) {
 					}
 					b.StartTimer()
 				}
-				reply := br.judgeSubmission(events[i%len(events)], "bench", "bench", br.log, nil)
+				reply := br.judgeSubmission(events[i%len(events)], "bench", "bench", br.log, nil, nil)
 				if reply == nil || reply.role != "ack" {
 					b.Fatalf("event %d: %+v", i, reply)
 				}

@@ -56,6 +56,7 @@ func (u *upstream) status() peerStatus {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	p := peerStatus{Role: "upstream", Address: u.addr, State: u.state, Since: u.since, Software: u.software, Delivered: u.received.Load()}
+	p.Identity = u.b.tlswUpstreamIdentity(u.addr)
 	if t := u.lastMsg.Load(); t != 0 {
 		p.LastMessage = time.Unix(0, t)
 	}
@@ -93,7 +94,7 @@ func (u *upstream) run(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
 		u.setState("connecting")
-		conn, err := b.dial(ctx, "tcp", u.addr)
+		conn, err := b.tlswDial(ctx, u.addr) // b.dial, or TLS for a tls:/ssl: remote
 		if err == nil {
 			start := b.now()
 			u.setState("connected")
