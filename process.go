@@ -15,9 +15,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 )
+
+// defaultSoftMemoryLimit is the collector's soft limit when GOMEMLIMIT is
+// not set.
+const defaultSoftMemoryLimit = 20 << 20
 
 func runBrokerProcess(cfg *config, stderr io.Writer) int {
 	var logOut io.Writer = stderr
@@ -32,6 +37,14 @@ func runBrokerProcess(cfg *config, stderr io.Writer) int {
 		logFile, logOut = f, f
 	}
 	log := newLogger(logOut, logLevel(max(cfg.verbosity, 0), max(-cfg.verbosity, 0)))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit for the collector, so that the heap of a busy
+		// broker (the spool's index, queues in flight) is collected before
+		// it doubles: the resident-memory budgets of contract section 6
+		// hold with the defaults. GOMEMLIMIT (the shipped unit sets it)
+		// overrides it.
+		debug.SetMemoryLimit(defaultSoftMemoryLimit)
+	}
 	if cfg.pidfile != "" {
 		remove, err := writePidfile(cfg.pidfile)
 		if err != nil {

@@ -105,7 +105,7 @@ const (
 	defaultSpoolMaxAge     = 24 * time.Hour
 	defaultSpoolMaxBytes   = 64 << 20
 	defaultSpoolMaxSegment = 8 << 20
-	defaultSpoolTailBytes  = 2 << 20
+	defaultSpoolTailBytes  = 512 << 10
 )
 
 var (
