@@ -753,7 +753,7 @@ func TestSpoolOptions(t *testing.T) {
 		t.Fatal("max-age of 1ms accepted")
 	}
 	s := openTestSpool(t, dir, nil, spoolOptions{})
-	if s.segBytes != 8<<20 || s.opts.maxBytes != 64<<20 || s.window != 24*time.Hour || s.opts.tailBytes != 2<<20 {
+	if s.segBytes != 8<<20 || s.opts.maxBytes != 64<<20 || s.window != 24*time.Hour || s.opts.tailBytes != defaultSpoolTailBytes {
 		t.Fatalf("defaults: segment %d, max bytes %d, window %v, tail %d", s.segBytes, s.opts.maxBytes, s.window, s.opts.tailBytes)
 	}
 }
