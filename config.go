@@ -392,7 +392,7 @@ func newBrokerArgs() *brokerArgs {
 	o.fs = flag.NewFlagSet("comet", flag.ContinueOnError)
 	o.fs.SetOutput(io.Discard)
 
-	o.add(optionalEndpoint{&a.receiveOn, &cfg.receive}, "", "listen for authors' events (also --receive=tcp:PORT[:interface=ADDR] or unix:PATH; repeatable)", "r", "receive")
+	o.add(optionalEndpoint{&a.receiveOn, &cfg.receive}, "", "listen for authors' events (also --receive=tcp:PORT[:interface=ADDR], tls:PORT[:interface=ADDR], ssl:PORT:... or unix:PATH; repeatable)", "r", "receive")
 	o.add(optionalEndpoint{&a.broadcastOn, &cfg.broadcast}, "", "listen for subscribers and relay events to them (same endpoint forms)", "b", "broadcast")
 	o.integer(&a.receivePort, "PORT", "TCP port for receiving events (default 8098)", "receive-port")
 	o.integer(&a.broadcastPort, "PORT", "TCP port for broadcasting events (default 8099)", "broadcast-port")
@@ -408,7 +408,7 @@ func newBrokerArgs() *brokerArgs {
 	}), "SECONDS", "interval between test event broadcasts; 0 disables (default 3600)", "broadcast-test-interval")
 	o.list(&cfg.authorWhitelist, "NETWORK", "network (CIDR or address/netmask) allowed to submit; repeatable (default all IPv4 and IPv6)", "author-whitelist", "receive-whitelist")
 	o.list(&cfg.subscriberWL, "NETWORK", "network allowed to subscribe; repeatable (default all IPv4 and IPv6)", "subscriber-whitelist", "broadcast-whitelist")
-	o.list(&cfg.remotes, "HOST[:PORT]", "subscribe to a remote broker (port 8099 by default); repeatable", "remote", "subscribe")
+	o.list(&cfg.remotes, "HOST[:PORT]", "subscribe to a remote broker (port 8099 by default; tls:HOST:PORT over TLS); repeatable", "remote", "subscribe")
 	o.list(&cfg.filters, "XPATH", "XPath 1.0 filter sent to every remote; repeatable", "filter")
 	cfg.handlers = handlerPlugins()
 	for _, p := range cfg.handlers {
@@ -433,7 +433,7 @@ func newBrokerArgs() *brokerArgs {
 	// Options of our own.
 	o.list(&cfg.keyrings, "FILE", "OpenPGP keyring of trusted event signers; repeatable", "keyring")
 	o.boolean(&cfg.requireSignature, "refuse (receiver) or drop (subscriber) events without a valid signature", "require-signature")
-	o.str(&cfg.httpAddr, "ADDR", "serve /healthz, /metrics and /status on ADDR (e.g. 127.0.0.1:8090)", "http")
+	o.str(&cfg.httpAddr, "ADDR", "serve /healthz, /metrics, /status, /events and a status page at / on ADDR (e.g. 127.0.0.1:8090)", "http")
 	o.integer(&cfg.maxMessageSize, "BYTES", "largest message accepted (default 1048576; Comet's is 99999)", "max-message-size")
 	o.duration(&cfg.eventDBExpiry, "DURATION", "forget events older than this (default 720h, 30 days)", "eventdb-expiry")
 	o.integer(&cfg.maxConnections, "N", "concurrent connections per listener (default 1024)", "max-connections")

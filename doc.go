@@ -11,6 +11,12 @@
 // writer) and queued for the handlers (handlers.go) → the author gets its
 // ack or nak.
 //
+// From a Kafka topic: kafka_bridge.go hands each record's value to the
+// same admission as an upstream event (the client: kafka_*.go).
+//
+// Every accepted event is also appended to the spool (spoolwire.go), from
+// which a subscriber that asks (replay-since) is sent what it missed.
+//
 // From an upstream broker: subscriber.go dials it and reads frames →
 // xmlscan.go finds the root element's span, role and ivorn → the same
 // admission (without the schema check, as Comet's subscriber) → relayed and
@@ -39,5 +45,13 @@
 //	handlers.go, handler_*.go  event handlers (--cmd, --print-event, --save-event)
 //	whitelist.go           IP whitelists
 //	httpstatus.go, observe.go  /healthz, /metrics, /status and the counters
+//	budget.go              the shared in-flight byte budget
+//	ratelog.go, hostlimit.go  rate-limited peer logs; per-host caps, penalty box
+//	tls_*.go, peers.go     TLS configuration, endpoints, pins, the peers file
+//	tlswire.go             TLS listeners and upstreams, identities in the broker
+//	kafka_*.go             the Kafka client: wire, SASL, OAuth, batches, codecs
+//	kafka_bridge*.go       Kafka topics as an upstream, and --kafka-publish
+//	spool*.go              the spool: segments, index, positions, replay, /events, /
+//	atomicfile.go, nofollow_*.go  small state files replaced atomically
 //	sendvo.go, cmd_*.go, bench*.go  the other commands
 package main
