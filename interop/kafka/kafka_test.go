@@ -635,3 +635,39 @@ func TestKafkaLatency(t *testing.T) {
 		t.Errorf("p50 %v", lat[n/2])
 	}
 }
+
+// TestKcatProducerZstd: an independent producer, kcat (librdkafka, Debian's
+// package), writes zstd batches; comet reads every event byte for byte.
+// Skipped with a message where kcat is not installed.
+func TestKcatProducerZstd(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat is not installed (Debian package kcat): skipping the independent-producer test")
+	}
+	c := cluster(t, kfake.SeedTopics(1, "kcat.zstd"))
+	var in bytes.Buffer
+	for i := range 5 {
+		in.Write(event(i, "kcat"))
+		in.WriteString("\x1e") // record separator between messages
+	}
+	cmd := exec.Command(kcat, "-P", "-b", bootstrap(c), "-t", "kcat.zstd", "-D", "\x1e", "-X", "compression.codec=zstd", "-X", "linger.ms=50")
+	cmd.Stdin = &in
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	r := run(t, 30*time.Second, "kafka-tail", "--kafka-bootstrap", bootstrap(c), "--kafka-topic", "kcat.zstd",
+		"--kafka-start", "earliest", "--count", "5", "--timeout", "4s")
+	if r.code != 0 {
+		t.Fatalf("kafka-tail exit %d\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	for _, l := range lines {
+		f := strings.Fields(l)
+		var i int
+		fmt.Sscanf(f[2], "ivo://interop/kafka#kcat-%d", &i)
+		if f[1] != fmt.Sprint(len(event(i, "kcat"))) {
+			t.Errorf("line %q: want %d bytes", l, len(event(i, "kcat")))
+		}
+	}
+	same(t, ivorns(lines), wantIvorns("kcat", 0, 5))
+}
