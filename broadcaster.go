@@ -214,8 +214,10 @@ func (s *subConn) writeLoop() {
 				}
 				if !s.wants(it.ev) {
 					s.log.Debug("event rejected by filter", "ivorn", it.ev.ivorn)
+					s.spoolwDurSkipped(it.ev) // done for a durable identity
 					continue
 				}
+				s.spoolwDurSending(it.ev) // a durable identity's ack will name it
 				payload = it.ev.raw
 				sentEvents++
 			}
@@ -481,6 +483,7 @@ func (s *subConn) handleMessage(raw []byte) {
 				break
 			}
 		}
+		s.spoolwDurAnswer(raw) // done for a durable identity
 		s.spoolwNudge()
 	case "iamalive":
 		for {
@@ -494,6 +497,7 @@ func (s *subConn) handleMessage(raw []byte) {
 		}
 	case "nak":
 		s.log.Info("subscriber sent a nak; disconnecting it")
+		s.spoolwDurAnswer(raw) // final for that event and a durable identity
 		s.sawNak = true
 	case "authenticate":
 		tr, err := parseTransport(raw)

@@ -81,6 +81,8 @@ type spoolWire struct {
 	sp  *spool        // nil: spool off
 	rem *cursorRemote // nil: no --remote (kept up to date even with --remote-replay=false)
 
+	dur *cursorDurable // durable identities' positions; nil: spool off (spoolwire_durable.go)
+
 	slots chan struct{} // replays running (spoolwire_replay.go)
 
 	mu       sync.Mutex
@@ -106,6 +108,10 @@ func openSpoolWire(b *broker) (*spoolWire, error) {
 			return nil, err
 		}
 		c.sp = sp
+		if c.dur, err = openSpoolwDurable(b); err != nil {
+			sp.close()
+			return nil, err
+		}
 	}
 	if len(b.cfg.remotes) > 0 {
 		rem, err := openCursorRemote(b.cfg.eventDB, nil)
@@ -139,6 +145,7 @@ func (c *spoolWire) run(ctx context.Context) {
 				c.b.rl.log(slog.LevelError, "", "spool-sync", "spool sync failed", "err", err)
 			}
 		}
+		c.durFlush()
 		if c.rem != nil {
 			if err := c.rem.flush(false); err != nil {
 				c.b.rl.log(slog.LevelError, "", "remote-replay-flush", "cannot write the remote-replay memory", "err", err)
@@ -164,6 +171,9 @@ func (c *spoolWire) close() error {
 		if err := c.sp.close(); err != nil && first == nil {
 			first = err
 		}
+	}
+	if err := c.durClose(); err != nil && first == nil {
+		first = fmt.Errorf("durable: %w", err)
 	}
 	return first
 }

@@ -63,6 +63,7 @@ type spoolwSub struct {
 	floor     uint64 // the reader's position at the hand-off
 
 	asked bool          // replay-since was seen (reader goroutine only)
+	dur   spoolwDurSub  // a durable identity's state (spoolwire_durable.go)
 	wake  chan struct{} // an ack arrived or the writer wrote
 	done  chan struct{} // closed when the replay goroutine ends; nil if none
 }
@@ -74,6 +75,7 @@ func (s *subConn) spoolwRegistered() {
 	if sp := s.bc.b.spoolw.spool(); sp != nil {
 		s.spw.tracking, s.spw.liveFrom = true, sp.head()
 	}
+	s.spoolwDurRegistered()
 }
 
 // spoolwLive decides whether a live event goes to this subscriber; relay
@@ -125,6 +127,7 @@ func (c *spoolWire) spool() *spool {
 func (s *subConn) spoolwAsk(tr *transport) {
 	v := tr.param(spoolwParamReplaySince)
 	if v == "" {
+		s.spoolwDurAsk() // a durable identity replays unasked
 		return
 	}
 	b := s.bc.b
@@ -141,12 +144,13 @@ func (s *subConn) spoolwAsk(tr *transport) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		s.limited(slog.LevelWarn, "bad replay-since", "subscriber's replay-since is not an RFC 3339 time; no replay", "replay_since", rateTruncate(v, 64))
+		s.spoolwDurReplay() // a durable identity still gets what it is owed
 		return
 	}
 	s.bc.mu.Lock()
 	s.spw.started, s.spw.replaying, s.spw.cut = true, true, sp.head()
 	s.bc.mu.Unlock()
-	from := sp.since(t)
+	from := s.spoolwDurFrom(sp.since(t)) // the earlier of it and a durable position
 	s.limited(slog.LevelInfo, "replay", "replaying spooled events to subscriber", "since", t.UTC().Format(time.RFC3339Nano), "from_seq", from, "head", s.spw.cut)
 	s.spw.done = make(chan struct{})
 	b.wg.Go(func() {
@@ -240,6 +244,9 @@ func (s *subConn) spoolwHandOff(r *spoolReader, err error) int {
 func (s *subConn) spoolwPush(e spoolEntry) bool {
 	if e.seq >= s.spw.liveFrom && e.seq < s.spw.cut {
 		return false
+	}
+	if !s.spoolwDurOwed(e.seq) {
+		return false // a durable identity acked it, or it was not for it
 	}
 	ev := &event{raw: e.raw, ivorn: e.ivorn, role: e.role, from: e.source, received: e.received, spoolSeq: e.seq}
 	s.enqueue(outItem{ev: ev})
