@@ -256,6 +256,7 @@ type sendQueue struct {
 	bytes      int64
 	limit      int
 	limitBytes int64
+	events     int64         // events ever pushed (for tests and /status)
 	ready      chan struct{} // has a value while items is not empty
 }
 
@@ -281,6 +282,9 @@ func (q *sendQueue) push(it outItem) bool {
 	}
 	q.items = append(q.items, it)
 	q.bytes += n
+	if it.ev != nil {
+		q.events++
+	}
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
