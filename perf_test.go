@@ -38,6 +38,12 @@ func uniqueEventsFrom(tb testing.TB, base, n int) [][]byte {
 func BenchmarkJudgeSubmission(b *testing.B) {
 	cfg := testConfig(b)
 	cfg.receive = []endpoint{{"tcp", "127.0.0.1:0"}}
+	benchReceivePath(b, cfg, nil)
+}
+
+// benchReceivePath runs judgeSubmission on unique median events against a
+// broker made from cfg; every, when set, runs (untimed) every 1000 events.
+func benchReceivePath(b *testing.B, cfg *config, every func(br *broker)) {
 	br, err := newBroker(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
@@ -52,6 +58,11 @@ func BenchmarkJudgeSubmission(b *testing.B) {
 		if i%len(events) == 0 && i > 0 {
 			b.StopTimer()
 			events = uniqueEventsFrom(b, i, len(events))
+			b.StartTimer()
+		}
+		if every != nil && i%1000 == 999 {
+			b.StopTimer()
+			every(br)
 			b.StartTimer()
 		}
 		reply := br.judgeSubmission(events[i%len(events)], "bench", "bench", br.log, nil, nil)

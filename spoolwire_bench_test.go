@@ -84,35 +84,11 @@ func BenchmarkSpoolwReceivePath(b *testing.B) {
 			if !on {
 				cfg.spool.maxAge = 0
 			}
-			br, err := newBroker(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer br.abandon()
-			br.rl = newRateLog(br.log, peerLogBurst, peerLogWindow, time.Now)
-			events := uniqueEvents(b, 1<<14)
-			i := 0
-			b.ReportAllocs()
-			b.SetBytes(int64(len(events[0])))
-			for b.Loop() {
-				if i%len(events) == 0 && i > 0 {
-					b.StopTimer()
-					events = uniqueEventsFrom(b, i, len(events))
-					b.StartTimer()
+			benchReceivePath(b, cfg, func(br *broker) {
+				if sp := br.spoolw.spool(); sp != nil {
+					sp.sync()
 				}
-				if i%1000 == 999 {
-					b.StopTimer()
-					if sp := br.spoolw.spool(); sp != nil {
-						sp.sync()
-					}
-					b.StartTimer()
-				}
-				reply := br.judgeSubmission(events[i%len(events)], "bench", "bench", br.log, nil, nil)
-				if reply == nil || reply.role != "ack" {
-					b.Fatalf("event %d: %+v", i, reply)
-				}
-				i++
-			}
+			})
 		})
 	}
 }
