@@ -97,6 +97,23 @@ func (c *cursorFile) due(force bool) bool {
 	return now.Sub(c.lastWrite) >= cursorWriteEvery || now.Before(c.lastWrite)
 }
 
+// save writes doc as indented JSON; under mu it then marks the write done,
+// or the cursor dirty again so that the next flush retries.
+func (c *cursorFile) save(mu *sync.Mutex, dirty *bool, doc any) error {
+	b, err := json.MarshalIndent(doc, "", " ")
+	if err == nil {
+		err = c.write(append(b, '\n'))
+	}
+	mu.Lock()
+	if err != nil {
+		*dirty = true
+	} else {
+		c.lastWrite = c.now()
+	}
+	mu.Unlock()
+	return err
+}
+
 // write replaces the file with data atomically. Callers serialise it.
 func (c *cursorFile) write(data []byte) error {
 	if err := writeFileAtomic(c.path(), data); err != nil {
@@ -302,18 +319,7 @@ func (c *cursorDurable) flush(force bool) error {
 	c.dirty = false
 	c.mu.Unlock()
 	sort.Slice(doc.Identities, func(i, j int) bool { return doc.Identities[i].Name < doc.Identities[j].Name })
-	b, err := json.MarshalIndent(doc, "", " ")
-	if err == nil {
-		err = c.file.write(append(b, '\n'))
-	}
-	c.mu.Lock()
-	if err != nil {
-		c.dirty = true
-	} else {
-		c.file.lastWrite = c.file.now()
-	}
-	c.mu.Unlock()
-	return err
+	return c.file.save(&c.mu, &c.dirty, doc)
 }
 
 // close writes what changed.
@@ -413,18 +419,7 @@ func (c *cursorRemote) flush(force bool) error {
 	}
 	c.dirty = false
 	c.mu.Unlock()
-	b, err := json.MarshalIndent(doc, "", " ")
-	if err == nil {
-		err = c.file.write(append(b, '\n'))
-	}
-	c.mu.Lock()
-	if err != nil {
-		c.dirty = true
-	} else {
-		c.file.lastWrite = c.file.now()
-	}
-	c.mu.Unlock()
-	return err
+	return c.file.save(&c.mu, &c.dirty, doc)
 }
 
 // close writes what changed.
