@@ -615,11 +615,16 @@ func TestSpoolwReplayStopsWithSubscriber(t *testing.T) {
 	}
 	tr, _ := parseTransport(msg)
 	writeFrame(c, newAuthenticateResponse(tr.origin, "", purposeTest, nil, time.Now(), param{spoolwParamReplaySince, "1970-01-01T00:00:00Z"}).marshal())
-	for range 20 { // read a few, ack none
-		if _, err := readFrame(c, defaultMaxMessageSize); err != nil {
-			t.Fatal(err)
+	// Read everything, ack nothing: the replay must stall on its bound of
+	// unacknowledged events (not on a full socket).
+	c.SetDeadline(time.Time{})
+	go func() {
+		for {
+			if _, err := readFrame(c, defaultMaxMessageSize); err != nil {
+				return
+			}
 		}
-	}
+	}()
 	waitFor(t, "replay stalled on unacknowledged events", func() bool {
 		for _, bc := range tb.broadcasters {
 			bc.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -160,8 +161,11 @@ func TestParseCostLinear(t *testing.T) {
 // leaves room for noise and for n log n sorting. The work count of
 // TestParseCostLinear is the exact check; this one also covers validation.
 func TestParseCostTime(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing")
+	// A timed test: on a shared machine its ratios swing with the load, so
+	// it runs only when asked (COMET_TIMING=1); TestParseCostLinear, which
+	// counts work instead of timing it, is the gate in every run.
+	if testing.Short() || os.Getenv("COMET_TIMING") != "1" {
+		t.Skip("timing test: set COMET_TIMING=1 to run it")
 	}
 	// Collections would make the larger input pay for the smaller one's
 	// garbage, and at these sizes their timing is a step, not a slope.
