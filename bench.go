@@ -775,7 +775,10 @@ func runBenchLoad(ctx context.Context, cfg *benchConfig, tmpl *benchTemplate, st
 	r.spread.Store(ta.IP.To4() != nil && ta.IP.IsLoopback())
 
 	var sampler *benchSampler
+	var brokerCPU *benchPhaseCPU
+	self := &benchPhaseCPU{pid: os.Getpid()}
 	if cfg.pid > 0 {
+		brokerCPU = &benchPhaseCPU{pid: cfg.pid}
 		if sampler, err = startBenchSampler(cfg.pid, benchSampleInterval); err != nil {
 			return nil, fmt.Errorf("broker pid %d: %v", cfg.pid, err)
 		}
@@ -822,6 +825,8 @@ func runBenchLoad(ctx context.Context, cfg *benchConfig, tmpl *benchTemplate, st
 	if cfg.warmup > 0 {
 		r.runAuthors(phase, 0, cfg.warmup)
 	}
+	brokerCPU.mark(false)
+	self.mark(false)
 	start := r.now()
 	r.lastDone.Store(start)
 	r.runAuthors(phase, cfg.warmup, total)
@@ -853,9 +858,20 @@ func runBenchLoad(ctx context.Context, cfg *benchConfig, tmpl *benchTemplate, st
 			time.Sleep(benchPollInterval)
 		}
 	}
+	brokerCPU.mark(true)
+	self.mark(true)
 	rep.TimedOut = ctx.Err() == context.DeadlineExceeded
 	closeSubs()
 	finishSampler()
+	if rep.Broker != nil && brokerCPU.err == nil {
+		rep.Broker.PhaseCPUSeconds, rep.Broker.CPUPerEventUS = brokerCPU.seconds(r.accepted.Load())
+	}
+	rep.Generator = &benchGenerator{}
+	if self.err != nil {
+		rep.Generator.Error = self.err.Error()
+	} else {
+		rep.Generator.PhaseCPUSeconds, rep.Generator.CPUPerEventUS = self.seconds(r.accepted.Load())
+	}
 
 	rep.Sent = r.sent.Load()
 	rep.Accepted = r.accepted.Load()

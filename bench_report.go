@@ -302,8 +302,12 @@ type benchBroker struct {
 	RSSEndMiB  float64 `json:"rss_end_mib"`  // VmRSS at the end
 	VmHWMMiB   float64 `json:"vmhwm_mib"`    // the kernel's peak since the broker started
 	CPUSeconds float64 `json:"cpu_s"`        // utime+stime spent during the run
-	Samples    int     `json:"samples"`
-	Error      string  `json:"error,omitempty"` // why sampling stopped early
+	// The counted phase only: from the first counted submission until every
+	// subscriber had every accepted event (warm-up and connecting excluded).
+	PhaseCPUSeconds float64 `json:"phase_cpu_s"`
+	CPUPerEventUS   float64 `json:"cpu_per_event_us"` // PhaseCPUSeconds per accepted event, in µs
+	Samples         int     `json:"samples"`
+	Error           string  `json:"error,omitempty"` // why sampling stopped early
 }
 
 // benchSubscriberReport summarises delivery to the subscribers.
@@ -319,6 +323,47 @@ type benchSubscriberReport struct {
 	Dropped       int     `json:"dropped"`      // subscribers whose connection ended before the run did
 	DropReason    string  `json:"drop_reason,omitempty"`
 	Iamalive      int64   `json:"iamalive"` // iamalive messages answered
+}
+
+// benchGenerator is the load generator's own CPU time (this process, read
+// from /proc/self) over the counted phase, so that a reader can tell the
+// broker's cost from the generator's when both share the machine's cores.
+type benchGenerator struct {
+	PhaseCPUSeconds float64 `json:"phase_cpu_s"`
+	CPUPerEventUS   float64 `json:"cpu_per_event_us"` // per accepted event, in µs
+	Error           string  `json:"error,omitempty"`
+}
+
+// benchPhaseCPU reads a process's CPU ticks at the two ends of the counted
+// phase; err is set when /proc cannot be read (not Linux).
+type benchPhaseCPU struct {
+	pid        int
+	start, end int64
+	err        error
+}
+
+func (p *benchPhaseCPU) mark(end bool) {
+	if p == nil || p.err != nil {
+		return
+	}
+	s, err := readProcSample(p.pid)
+	switch {
+	case err != nil:
+		p.err = err
+	case end:
+		p.end = s.cpuTicks
+	default:
+		p.start = s.cpuTicks
+	}
+}
+
+// seconds returns the CPU time between the marks and per accepted event (µs).
+func (p *benchPhaseCPU) seconds(accepted int64) (s, perEventUS float64) {
+	s = float64(p.end-p.start) / benchClockTicks
+	if accepted > 0 {
+		perEventUS = math.Round(s/float64(accepted)*1e7) / 10
+	}
+	return s, perEventUS
 }
 
 // benchReport is the whole result of a run; the JSON line is this struct.
@@ -345,6 +390,7 @@ type benchReport struct {
 	Receipt      benchLatency          `json:"receipt_latency"`
 	Delivery     benchSubscriberReport `json:"delivery"`
 	Broker       *benchBroker          `json:"broker,omitempty"`
+	Generator    *benchGenerator       `json:"generator,omitempty"`
 	TimedOut     bool                  `json:"timed_out"`
 }
 
@@ -400,9 +446,13 @@ func (r *benchReport) writeTable(w io.Writer) {
 	if b := r.Broker; b != nil {
 		fmt.Fprintf(w, "  %-18s pid %d: RSS peak %.1f MiB, end %.1f MiB, VmHWM %.1f MiB, CPU %.2f s (%d samples)\n",
 			"broker", b.PID, b.RSSPeakMiB, b.RSSEndMiB, b.VmHWMMiB, b.CPUSeconds, b.Samples)
+		fmt.Fprintf(w, "  %-18s %.2f s in the counted phase, %.1f µs per accepted event\n", "broker CPU", b.PhaseCPUSeconds, b.CPUPerEventUS)
 		if b.Error != "" {
 			fmt.Fprintf(w, "  %-18s %s\n", "broker sampling", b.Error)
 		}
+	}
+	if g := r.Generator; g != nil && g.Error == "" {
+		fmt.Fprintf(w, "  %-18s %.2f s in the counted phase, %.1f µs per accepted event (comet bench itself)\n", "generator CPU", g.PhaseCPUSeconds, g.CPUPerEventUS)
 	}
 	if r.TimedOut {
 		fmt.Fprintf(w, "  %-18s the run hit --timeout; figures cover what finished\n", "timed out")

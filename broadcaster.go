@@ -231,6 +231,10 @@ func (s *subConn) writeLoop() {
 			bufs[i] = hdrs[2*i : 2*i+4]
 		}
 		s.sent.Add(int64(sentEvents))
+		if sentEvents > 0 {
+			b.m.deliveries.Add(int64(sentEvents))
+			b.m.deliveryWrites.Add(1)
+		}
 		s.conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
 		if _, err := tlswWriteBuffers(s.conn, &bufs); err != nil { // bufs.WriteTo, or few TLS records
 			s.drop(fmt.Errorf("%w: %v", errWriteFailed, err))

@@ -166,7 +166,15 @@ func listen(role string, ep endpoint, maxConns, maxPerHost int) (*listener, erro
 			os.Remove(ep.address)
 		}
 	}
-	ln, err := net.Listen(tlswNetAddr(ep))
+	// An author's connection carries one event within --timeout, so TCP
+	// keep-alive (four setsockopt calls per accepted connection in Go's
+	// default) buys nothing there; subscribers' long-lived connections keep it.
+	var lc net.ListenConfig
+	if role == "receiver" {
+		lc.KeepAlive = -1
+	}
+	network, address := tlswNetAddr(ep)
+	ln, err := lc.Listen(context.Background(), network, address)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w", role, ep, err)
 	}
@@ -287,7 +295,9 @@ func (b *broker) serve(ctx context.Context, l *listener, wl *atomic.Pointer[whit
 			continue
 		}
 		key := hostKey(c.RemoteAddr())
-		b.log.Debug("connection accepted", "role", l.role, "peer", c.RemoteAddr().String())
+		if b.log.Enabled(ctx, slog.LevelDebug) {
+			b.log.Debug("connection accepted", "role", l.role, "peer", c.RemoteAddr().String())
+		}
 		untrack := b.track(c)
 		b.wg.Go(func() {
 			defer func() { <-l.sem }()

@@ -503,6 +503,10 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	p.sample("comet_events_duplicate_total", "", "", float64(m.duplicates.Load()))
 	p.family("comet_events_relayed_total", "counter", "Events offered to the broadcasters.")
 	p.sample("comet_events_relayed_total", "", "", float64(m.relayed.Load()))
+	p.family("comet_deliveries_total", "counter", "Events written to subscribers, over all subscribers.")
+	p.sample("comet_deliveries_total", "", "", float64(m.deliveries.Load()))
+	p.family("comet_delivery_writes_total", "counter", "Write calls that carried events to subscribers (a busy broker puts several events in one).")
+	p.sample("comet_delivery_writes_total", "", "", float64(m.deliveryWrites.Load()))
 
 	delivered := map[string]float64{}
 	acks := map[string]float64{}

@@ -143,6 +143,8 @@ func TestMetricsScenario(t *testing.T) {
 	m.rejected.inc("xml")
 	m.rejected.inc("ivoid")
 	m.eventDBErrors.Add(1)
+	m.deliveries.Add(12)
+	m.deliveryWrites.Add(4)
 
 	body := renderMetrics(&m, scenarioStatus(now, true), now)
 	got := parseExposition(t, body)
@@ -156,6 +158,8 @@ func TestMetricsScenario(t *testing.T) {
 		{`comet_events_rejected_total{reason="ivoid"}`, 1},
 		{`comet_events_duplicate_total`, 2},
 		{`comet_events_relayed_total`, 6},
+		{`comet_deliveries_total`, 12},
+		{`comet_delivery_writes_total`, 4},
 		{`comet_events_delivered_total{peer="192.0.2.1:40000"}`, 7},
 		{`comet_events_delivered_total{peer="[2001:db8::1]:40001"}`, 5},
 		{`comet_acks_outstanding{peer="192.0.2.1:40000"}`, 2},
@@ -187,10 +191,10 @@ func TestMetricsScenario(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.series, v, tc.want)
 		}
 	}
-	// The scenario's 27 series, plus comet_goroutines, comet_go_heap_inuse_bytes,
+	// The scenario's 29 series, plus comet_goroutines, comet_go_heap_inuse_bytes,
 	// comet_inflight_bytes and comet_inflight_waits_total.
-	if len(got) != 31 || got["comet_goroutines"] < 1 || got["comet_go_heap_inuse_bytes"] <= 0 {
-		t.Errorf("%d series, want 31:\n%s", len(got), body)
+	if len(got) != 33 || got["comet_goroutines"] < 1 || got["comet_go_heap_inuse_bytes"] <= 0 {
+		t.Errorf("%d series, want 33:\n%s", len(got), body)
 	}
 }
 

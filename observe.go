@@ -13,11 +13,14 @@ import (
 
 // metrics are the broker-wide counters of contract section 4.
 type metrics struct {
-	received   atomic.Int64    // events received (receivers and subscribers)
-	accepted   atomic.Int64    // new events accepted (handed to handlers and broadcasters)
-	duplicates atomic.Int64    // events already seen
-	relayed    atomic.Int64    // events offered to broadcasters
-	rejected   labelledCounter // events refused, by reason class
+	received   atomic.Int64 // events received (receivers and subscribers)
+	accepted   atomic.Int64 // new events accepted (handed to handlers and broadcasters)
+	duplicates atomic.Int64 // events already seen
+	relayed    atomic.Int64 // events offered to broadcasters
+
+	deliveries     atomic.Int64    // events written to subscribers, over all of them
+	deliveryWrites atomic.Int64    // write calls that carried them (several events each when busy)
+	rejected       labelledCounter // events refused, by reason class
 
 	handlerRuns      labelledCounter // handler runs, by handler name
 	handlerFailures  labelledCounter // handler failures, by handler name
