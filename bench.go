@@ -567,8 +567,7 @@ func (r *benchRun) runSubscriber(s *benchSub) {
 		}
 		return true
 	}
-	flush := func() bool {
-		s.conn.SetWriteDeadline(time.Now().Add(r.cfg.connTimeout))
+	flush := func() bool { // the deadline was set when the batch began
 		if err := bw.Flush(); err != nil {
 			s.err = err
 			return false
@@ -580,12 +579,14 @@ func (r *benchRun) runSubscriber(s *benchSub) {
 		if bw.Buffered() > 0 && !benchFrameBuffered(br) && !flush() {
 			return
 		}
-		msg, err := benchReadFrame(br, buf, defaultMaxMessageSize)
+		msg, used, err := benchReadFrame(br, buf, defaultMaxMessageSize)
 		if err != nil {
 			s.err = err
 			return
 		}
-		buf = msg
+		if used == 0 {
+			buf = msg
+		}
 		at := r.now()
 		role, ivorn, err := rootAttrs(msg)
 		if err != nil {
@@ -594,7 +595,11 @@ func (r *benchRun) runSubscriber(s *benchSub) {
 		switch {
 		case isVOEventRole(role):
 			r.receipt(s, ivorn, at)
-			s.conn.SetWriteDeadline(time.Now().Add(r.cfg.connTimeout))
+			if bw.Buffered() == 0 {
+				// One deadline per batch of acks, not per ack: it covers
+				// the writes of this batch (flush, or bw filling up).
+				s.conn.SetWriteDeadline(time.Now().Add(r.cfg.connTimeout))
+			}
 			ack = appendBenchAck(ack[:0], ivorn, &stamp)
 			if _, err := bw.Write(ack); err != nil {
 				s.err = err
@@ -666,10 +671,36 @@ func appendBenchAck(dst []byte, ivorn string, stamp *benchStamp) []byte {
 	return dst
 }
 
-// benchReadFrame is readFrameInto with the buffer a subscriber reuses from
-// one frame to the next: it reads a frame per event per connection.
-func benchReadFrame(br *bufio.Reader, buf []byte, max int) ([]byte, error) {
-	return readFrameInto(br, buf, max)
+// benchReadFrame returns the next frame's message. A frame that fits in
+// br's buffer is returned in place, not copied (used is its size, which
+// the next call discards from br; the message is valid until then); a
+// larger one is read into buf (used is 0). A subscriber reads a frame per
+// event, so the copy is worth saving.
+func benchReadFrame(br *bufio.Reader, buf []byte, max int) (msg []byte, used int, err error) {
+	hdr, err := br.Peek(4)
+	if err != nil {
+		if err == io.EOF && br.Buffered() > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, 0, err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if n == 0 || uint64(n)+4 > uint64(br.Size()) {
+		msg, err := readFrameInto(br, buf, max) // its errors, and the large frames
+		return msg, 0, err
+	}
+	if uint64(n) > uint64(max) {
+		return nil, 0, &frameError{err: errFrameTooLarge, length: n, limit: max}
+	}
+	frame, err := br.Peek(4 + int(n))
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, 0, err
+	}
+	br.Discard(4 + int(n)) // the bytes stay in place until the next read
+	return frame[4:], 4 + int(n), nil
 }
 
 // benchFrameBuffered reports whether a whole frame is already buffered in br,

@@ -691,29 +691,39 @@ func TestBenchIsAckFor(t *testing.T) {
 
 func TestBenchReadFrame(t *testing.T) {
 	long := bytes.Repeat([]byte("y"), 50)
-	input := append(append(append(frame([]byte("abc")), frame(long)...), frame([]byte("de"))...), frame(nil)...)
+	big := bytes.Repeat([]byte("z"), 5000) // larger than the reader's buffer: copied into buf
+	input := append(append(append(append(frame([]byte("abc")), frame(long)...), frame(big)...), frame([]byte("de"))...), frame(nil)...)
 	input = append(input, 0, 0, 1, 0)
-	br := bufio.NewReader(bytes.NewReader(input))
+	br := bufio.NewReaderSize(bytes.NewReader(input), 4096)
 	var buf []byte
-	for _, want := range [][]byte{[]byte("abc"), long, []byte("de")} {
-		got, err := benchReadFrame(br, buf, 100)
+	for _, want := range [][]byte{[]byte("abc"), long, big, []byte("de")} {
+		got, used, err := benchReadFrame(br, buf, 10000)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("got %q, %v; want %q", got, err, want)
 		}
-		buf = got
+		if copied := len(want) > 4000; copied != (used == 0) || !copied && used != 4+len(want) {
+			t.Errorf("frame of %d bytes: used %d", len(want), used)
+		}
+		if used == 0 {
+			buf = got
+		}
 	}
-	if _, err := benchReadFrame(br, buf, 100); !errors.Is(err, errEmptyFrame) {
+	if _, _, err := benchReadFrame(br, buf, 100); !errors.Is(err, errEmptyFrame) {
 		t.Errorf("zero length: %v", err)
 	}
-	if _, err := benchReadFrame(br, buf, 100); !errors.Is(err, errFrameTooLarge) {
+	if _, _, err := benchReadFrame(br, buf, 100); !errors.Is(err, errFrameTooLarge) {
 		t.Errorf("256 bytes over a limit of 100: %v", err)
 	}
 	br = bufio.NewReader(bytes.NewReader(frame(long)[:20]))
-	if _, err := benchReadFrame(br, nil, 100); err != io.ErrUnexpectedEOF {
+	if _, _, err := benchReadFrame(br, nil, 100); err != io.ErrUnexpectedEOF {
 		t.Errorf("cut short: %v", err)
 	}
+	br = bufio.NewReader(bytes.NewReader([]byte{0, 0}))
+	if _, _, err := benchReadFrame(br, nil, 100); err != io.ErrUnexpectedEOF {
+		t.Errorf("header cut short: %v", err)
+	}
 	br = bufio.NewReader(bytes.NewReader(nil))
-	if _, err := benchReadFrame(br, nil, 100); err != io.EOF {
+	if _, _, err := benchReadFrame(br, nil, 100); err != io.EOF {
 		t.Errorf("clean end: %v", err)
 	}
 }

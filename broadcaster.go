@@ -247,7 +247,7 @@ func (s *subConn) writeLoop() {
 
 // writeCoalesce is how long a subscriber's writer that is behind waits to
 // gather events into one write.
-const writeCoalesce = time.Millisecond
+const writeCoalesce = 2 * time.Millisecond
 
 // sendQueue is a subscriber's bounded queue, in items and in bytes. It holds
 // only what is waiting, so an idle subscriber costs a few bytes, not a

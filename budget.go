@@ -17,6 +17,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // defaultMaxInflightBytes is --max-inflight-bytes's default.
@@ -169,5 +170,35 @@ func (b *broker) chargeTree(charge *int64, raw []byte, doc *document) {
 	if need := int64(len(raw) + doc.sizeBytes()); need > *charge {
 		b.inflight.force(need - *charge)
 		*charge = need
+	}
+}
+
+// lazyDeadline is context.WithDeadline(Context, at) made only when
+// something waits on it: a reader that waits for room in the budget needs
+// it, most readers never do (and a timer per connection is not free). The
+// owner calls stop when done, as it would call the cancel function.
+type lazyDeadline struct {
+	context.Context // the parent
+	at              time.Time
+	once            sync.Once
+	ctx             context.Context
+	cancel          context.CancelFunc
+}
+
+func (c *lazyDeadline) real() context.Context {
+	c.once.Do(func() { c.ctx, c.cancel = context.WithDeadline(c.Context, c.at) })
+	return c.ctx
+}
+
+func (c *lazyDeadline) Deadline() (time.Time, bool) { return c.real().Deadline() }
+func (c *lazyDeadline) Done() <-chan struct{}       { return c.real().Done() }
+func (c *lazyDeadline) Err() error                  { return c.real().Err() }
+
+// stop releases the timer, if one was made; after it the context is its
+// parent.
+func (c *lazyDeadline) stop() {
+	c.once.Do(func() { c.ctx = c.Context }) // none can be made after this
+	if c.cancel != nil {
+		c.cancel()
 	}
 }

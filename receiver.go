@@ -22,14 +22,14 @@ func (b *broker) handleAuthor(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	peer := peerName(c)
 	host := hostKey(c.RemoteAddr())
-	log := b.log.With("role", "receiver", "peer", peer)
+	log := lazyWith(b.log, "role", "receiver", "peer", peer)
 	log = tlswLogWith(log, c)
 	// Comet's 20 s timeout runs from the connection, not from the last
 	// byte; it also bounds a wait for room in the in-flight budget.
 	deadline := b.now().Add(b.cfg.receiverTimeout)
 	c.SetDeadline(deadline)
-	rctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
+	rctx := &lazyDeadline{Context: ctx, at: deadline}
+	defer rctx.stop()
 	raw, charge, err := readFrameCharged(rctx, c, nil, b.cfg.maxMessageSize, b.inflight)
 	defer func() { b.inflight.release(charge) }()
 	if err != nil {
