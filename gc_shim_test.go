@@ -11,5 +11,5 @@ func gcDBWrites(db *eventDB) (writes, records int) {
 func gcSpoolWrites(s *spool) (writes, records uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.next, s.next
+	return s.writes, s.next
 }
