@@ -143,12 +143,13 @@ type eventDB struct {
 	// progress, outside mu (writing); records arriving meanwhile are queued
 	// in pend, written by the next writer. cond (on mu) is broadcast when a
 	// batch write ends and when compaction lets writes go again.
-	cond    sync.Cond
-	pend    *eventDBBatch   // the batch being filled; never nil
-	spare   []*eventDBBatch // finished batches for reuse
-	writing bool            // a batch write is in progress outside mu
-	holding bool            // compaction is swapping the file: start no write
-	writes  int             // write calls that carried records (batches)
+	cond     sync.Cond
+	pend     *eventDBBatch   // the batch being filled; never nil
+	inflight *eventDBBatch   // the batch being written, or nil
+	spare    []*eventDBBatch // finished batches for reuse
+	writing  bool            // a batch write is in progress outside mu
+	holding  bool            // compaction is swapping the file: start no write
+	writes   int             // write calls that carried records (batches)
 
 	lock      *os.File
 	kick      chan struct{}
@@ -757,10 +758,10 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 func (db *eventDB) writeBatchLocked() {
 	b := db.pend
 	db.pend = db.newBatchLocked()
-	db.writing = true
+	db.writing, db.inflight = true, b
 	b.err = db.writeLocked(b)
 	b.done = true
-	db.writing = false
+	db.writing, db.inflight = false, nil
 	db.cond.Broadcast()
 }
 
@@ -916,9 +917,24 @@ func (db *eventDB) compact() error {
 	}
 	db.compacting = true
 	now := unixSeconds(db.opts.now())
+	// A key whose record is queued or being written is in the table but
+	// not below markSize: its record lands in the tail copied below or in
+	// the new file, so it is left out here (else it would be there twice).
+	var queued map[eventKey]bool
+	for _, b := range []*eventDBBatch{db.inflight, db.pend} {
+		if b == nil {
+			continue
+		}
+		for off := 0; off+eventSeenRecordLen <= len(b.buf); off += eventSeenRecordLen {
+			if queued == nil {
+				queued = make(map[eventKey]bool)
+			}
+			queued[eventKey(b.buf[off+9:off+25])] = true
+		}
+	}
 	live := make([]keySlot, 0, db.tab.n)
 	for _, s := range db.tab.slots {
-		if s.t != 0 && !db.isExpired(s.t, now) {
+		if s.t != 0 && !db.isExpired(s.t, now) && !queued[s.key] {
 			live = append(live, s)
 		}
 	}
