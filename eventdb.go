@@ -141,9 +141,10 @@ type eventDB struct {
 
 	// Group commit (see appendLocked). At most one batch write is in
 	// progress, outside mu (writing); records arriving meanwhile are queued
-	// in pend, written by the next writer. cond (on mu) is broadcast when a
-	// batch write ends and when compaction lets writes go again.
-	cond     sync.Cond
+	// in pend, written by the next writer. Callers wait on their batch's
+	// cond; idle (on mu) is broadcast whenever a batch write ends, for
+	// compaction and close.
+	idle     sync.Cond
 	pend     *eventDBBatch   // the batch being filled; never nil
 	inflight *eventDBBatch   // the batch being written, or nil
 	spare    []*eventDBBatch // finished batches for reuse
@@ -209,8 +210,8 @@ func openEventDBWith(dir string, expiry time.Duration, logger *slog.Logger, opts
 		stop:      make(chan struct{}),
 	}
 	db.tab.seed = rand.Uint64()
-	db.cond.L = &db.mu
-	db.pend = &eventDBBatch{}
+	db.idle.L = &db.mu
+	db.pend = db.newBatchLocked()
 	if err := db.load(); err != nil {
 		unlockEventDBDir(lock)
 		return nil, err
@@ -718,20 +719,22 @@ const (
 // eventDBBatch is records queued to go out in one write call, and that
 // write's outcome for their callers.
 type eventDBBatch struct {
-	buf  []byte // the records, framed
-	n    int    // records in buf
-	refs int    // callers that have not yet taken the outcome
-	done bool   // written (or failed): err is the outcome
+	cond sync.Cond // on mu: broadcast when done; signalled to hand the next write to a waiter
+	buf  []byte    // the records, framed
+	n    int       // records in buf
+	refs int       // callers that have not yet taken the outcome
+	done bool      // written (or failed): err is the outcome
 	err  error
 }
 
 // appendLocked queues one record in the pending batch and returns once a
 // write call carrying it has returned, with that write's outcome. With no
 // write in progress the caller writes the batch itself at once; otherwise
-// it waits, and when that write ends one waiter of the next batch writes
-// it. A writer writes one batch and hands over, so nobody waits for more
-// than the write in progress and the one carrying its record. mu is
-// released while waiting and writing.
+// it waits, and when that write ends one waiter of the next batch is woken
+// to write it. A writer writes one batch and hands over, so nobody waits
+// for more than the write in progress and the one carrying its record,
+// and only the callers of a written batch are woken (and one next
+// writer). mu is released while waiting and writing.
 func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 	encodeSeenRecord(&db.buf, k, t)
 	b := db.pend
@@ -740,7 +743,7 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 	b.refs++
 	for !b.done {
 		if db.writing || db.holding {
-			db.cond.Wait()
+			b.cond.Wait()
 			continue
 		}
 		// No write in progress, so b (not done) is the pending batch.
@@ -762,7 +765,17 @@ func (db *eventDB) writeBatchLocked() {
 	b.err = db.writeLocked(b)
 	b.done = true
 	db.writing, db.inflight = false, nil
-	db.cond.Broadcast()
+	b.cond.Broadcast()
+	db.idle.Broadcast()
+	db.handOverLocked()
+}
+
+// handOverLocked wakes one caller of the pending batch to write it, when
+// there is one and writes may start.
+func (db *eventDB) handOverLocked() {
+	if db.pend.n > 0 && !db.writing && !db.holding {
+		db.pend.cond.Signal()
+	}
 }
 
 // writeLocked writes b's records with a single write call. After a failed
@@ -814,7 +827,9 @@ func (db *eventDB) newBatchLocked() *eventDBBatch {
 		db.spare = db.spare[:n-1]
 		return b
 	}
-	return &eventDBBatch{}
+	b := &eventDBBatch{}
+	b.cond.L = &db.mu
+	return b
 }
 
 // recycleLocked keeps a batch whose every caller has its outcome.
@@ -822,7 +837,7 @@ func (db *eventDB) recycleLocked(b *eventDBBatch) {
 	if len(db.spare) >= eventDBBatchSpares {
 		return
 	}
-	*b = eventDBBatch{buf: b.buf[:0]}
+	b.buf, b.n, b.done, b.err = b.buf[:0], 0, false, nil
 	db.spare = append(db.spare, b)
 }
 
@@ -993,10 +1008,10 @@ func (db *eventDB) compact() error {
 	db.holding = true
 	defer func() {
 		db.holding = false
-		db.cond.Broadcast()
+		db.handOverLocked()
 	}()
 	for db.writing {
-		db.cond.Wait()
+		db.idle.Wait()
 	}
 	// Copy what was appended since the snapshot.
 	if tail := db.size - markSize; tail > 0 {
@@ -1093,7 +1108,7 @@ func (db *eventDB) close() error {
 	db.closed = true
 	// Records already queued were promised a write: let them go out.
 	for db.writing || db.pend.n > 0 {
-		db.cond.Wait()
+		db.idle.Wait()
 	}
 	db.mu.Unlock()
 	close(db.stop)

@@ -199,8 +199,9 @@ type spool struct {
 	// outside mu (writing); callers arriving meanwhile queue in pend, in
 	// arrival order, and the next writer takes a prefix of pend, gives it
 	// the next seqs and writes it. Nothing rolls the head while writing.
-	// cond (on mu) is broadcast when a batch write ends.
-	cond    sync.Cond
+	// Callers wait on their waiter's cond; idle (on mu) is broadcast
+	// whenever a batch write ends, for prune and close.
+	idle    sync.Cond
 	pend    []*spoolWaiter
 	free    []*spoolWaiter // finished waiters for reuse
 	qRecv   int64          // newest received time queued (clamp for the next)
@@ -216,6 +217,7 @@ const (
 
 // spoolWaiter is one append queued for a batch write, and its outcome.
 type spoolWaiter struct {
+	cond  sync.Cond  // on mu: signalled when done, or to hand the next write over
 	ev    spoolEntry // role, source, ivorn, raw of the event
 	role  uint8
 	rns   int64 // received, clamped
@@ -268,7 +270,7 @@ func openSpool(eventDBDir string, opts spoolOptions, logger *slog.Logger) (*spoo
 		sources:  make(map[string]string),
 		next:     1,
 	}
-	s.cond.L = &s.mu
+	s.idle.L = &s.mu
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: cannot create directory %s: %v", s.dir, err)
 	}
@@ -770,7 +772,7 @@ func (s *spool) append(ev spoolEntry) (uint64, error) {
 	s.pend = append(s.pend, w)
 	for !w.done {
 		if s.writing {
-			s.cond.Wait()
+			w.cond.Wait()
 			continue
 		}
 		// No write in progress: w is queued, and this caller writes the
@@ -846,7 +848,7 @@ func (s *spool) writeBatchLocked() {
 	s.mu.Lock()
 	s.writing = false
 	s.writes++
-	defer s.cond.Broadcast()
+	defer s.handOverLocked()
 	if err != nil {
 		if wn > 0 {
 			s.torn = os.Truncate(path, g.bytes) != nil
@@ -854,6 +856,7 @@ func (s *spool) writeBatchLocked() {
 		err = fmt.Errorf("spool: append to %s: %v", path, err)
 		for _, w := range batch {
 			w.seq, w.err, w.done = 0, err, true
+			w.cond.Signal()
 		}
 		return
 	}
@@ -876,6 +879,16 @@ func (s *spool) writeBatchLocked() {
 		s.lastRecv = w.rns
 		s.pushTail(s.entryOf(&m, w.ev.raw))
 		w.done = true
+		w.cond.Signal()
+	}
+}
+
+// handOverLocked, after a batch write, wakes prune or close waiting for
+// it and the first queued caller, to write the next batch.
+func (s *spool) handOverLocked() {
+	s.idle.Broadcast()
+	if len(s.pend) > 0 && !s.writing {
+		s.pend[0].cond.Signal()
 	}
 }
 
@@ -883,12 +896,13 @@ func (s *spool) writeBatchLocked() {
 func (s *spool) failLocked(n int, err error) {
 	for _, w := range s.pend[:n] {
 		w.seq, w.err, w.done = 0, err, true
+		w.cond.Signal()
 	}
 	s.pend = s.pend[n:]
 	if len(s.pend) == 0 {
 		s.pend = nil
 	}
-	s.cond.Broadcast()
+	s.handOverLocked()
 }
 
 // waiterLocked returns an empty waiter, reusing a finished one.
@@ -899,12 +913,14 @@ func (s *spool) waiterLocked() *spoolWaiter {
 		s.free = s.free[:n-1]
 		return w
 	}
-	return &spoolWaiter{}
+	w := &spoolWaiter{}
+	w.cond.L = &s.mu
+	return w
 }
 
 // releaseWaiterLocked keeps a waiter whose caller has its outcome.
 func (s *spool) releaseWaiterLocked(w *spoolWaiter) {
-	*w = spoolWaiter{} // drop the event's bytes
+	w.ev, w.err, w.done, w.seq = spoolEntry{}, nil, false, 0 // drop the event's bytes
 	if len(s.free) < spoolFreeWaiters {
 		s.free = append(s.free, w)
 	}
@@ -1198,15 +1214,16 @@ func (s *spool) pruneHeld(now time.Time) (int, error) {
 		s.mu.Unlock()
 		return 0, errSpoolClosed
 	}
-	for s.writing {
-		// Never roll while a batch is being written to the head.
-		s.cond.Wait()
-	}
-	if s.closed {
-		s.mu.Unlock()
-		return 0, errSpoolClosed
-	}
-	if h := s.segs[len(s.segs)-1]; !h.empty() && h.newest < cutoff {
+	for h := s.segs[len(s.segs)-1]; !h.empty() && h.newest < cutoff; h = s.segs[len(s.segs)-1] {
+		if s.writing {
+			// Never roll while a batch is being written to the head.
+			s.idle.Wait()
+			if s.closed {
+				s.mu.Unlock()
+				return 0, errSpoolClosed
+			}
+			continue
+		}
 		if err := s.rollLocked(); err != nil {
 			s.mu.Unlock()
 			return 0, err
@@ -1220,6 +1237,7 @@ func (s *spool) pruneHeld(now time.Time) (int, error) {
 			s.mu.Unlock()
 			return 0, errSpoolClosed
 		}
+		break // roll once
 	}
 	var gone []*spoolSegment
 	for len(s.segs) > 1 {
@@ -1286,7 +1304,7 @@ func (s *spool) close() error {
 	s.closed = true
 	// Appends already queued were promised a write: let them go out.
 	for s.writing || len(s.pend) > 0 {
-		s.cond.Wait()
+		s.idle.Wait()
 	}
 	s.mu.Unlock()
 	_, err := s.syncHeld()
