@@ -203,6 +203,7 @@ type spool struct {
 	// whenever a batch write ends, for prune and close.
 	idle    sync.Cond
 	pend    []*spoolWaiter
+	batch   []*spoolWaiter // the batch being written; only the writer uses it
 	free    []*spoolWaiter // finished waiters for reuse
 	qRecv   int64          // newest received time queued (clamp for the next)
 	writing bool
@@ -211,8 +212,8 @@ type spool struct {
 
 // Group commit bounds.
 const (
-	spoolMaxBatchBytes = 1 << 20 // a batch stops before a record that takes it past this (but holds one at least)
-	spoolFreeWaiters   = 64      // finished waiters kept for reuse
+	spoolMaxBatchBytes = 512 << 10 // a batch stops before a record that takes it past this (but holds one at least)
+	spoolFreeWaiters   = 64        // finished waiters kept for reuse
 )
 
 // spoolWaiter is one append queued for a batch write, and its outcome.
@@ -825,11 +826,9 @@ func (s *spool) writeBatchLocked() {
 		bytes += w.frame
 		n = i + 1
 	}
-	batch := s.pend[:n:n]
-	s.pend = s.pend[n:]
-	if len(s.pend) == 0 {
-		s.pend = nil
-	}
+	s.batch = append(s.batch[:0], s.pend[:n]...)
+	batch := s.batch
+	s.dequeueLocked(n)
 	for i, w := range batch {
 		w.seq = s.next + uint64(i)
 	}
@@ -848,7 +847,10 @@ func (s *spool) writeBatchLocked() {
 	s.mu.Lock()
 	s.writing = false
 	s.writes++
-	defer s.handOverLocked()
+	defer func() {
+		clear(s.batch)
+		s.handOverLocked()
+	}()
 	if err != nil {
 		if wn > 0 {
 			s.torn = os.Truncate(path, g.bytes) != nil
@@ -898,11 +900,16 @@ func (s *spool) failLocked(n int, err error) {
 		w.seq, w.err, w.done = 0, err, true
 		w.cond.Signal()
 	}
-	s.pend = s.pend[n:]
-	if len(s.pend) == 0 {
-		s.pend = nil
-	}
+	s.dequeueLocked(n)
 	s.handOverLocked()
+}
+
+// dequeueLocked removes the first n queued appends, keeping the queue's
+// array for reuse.
+func (s *spool) dequeueLocked(n int) {
+	k := copy(s.pend, s.pend[n:])
+	clear(s.pend[k:])
+	s.pend = s.pend[:k]
 }
 
 // waiterLocked returns an empty waiter, reusing a finished one.
