@@ -17,6 +17,11 @@
 //     replaces the file (temp file, fsync, rename, directory fsync);
 //   - checkAndRecord reports "new" only after the record went to the operating
 //     system in a write call, so a killed process forgets nothing it acked;
+//     the log takes one write call per batch of records that arrived together
+//     (group commit: a caller that finds no write in progress writes its
+//     record at once; one that finds a write in progress queues its record,
+//     and the records queued meanwhile go out in the next write, made by one
+//     of their callers), and a record reaches the OS before its call returns;
 //     fsync runs off that path, in a background syncer (about once a second, or
 //     sooner after syncEvery records), and on close;
 //   - replay keeps the longest valid prefix of the log and truncates the rest.
@@ -134,6 +139,19 @@ type eventDB struct {
 	compacting bool
 	buf        [eventSeenRecordLen]byte
 
+	// Group commit (see appendLocked). At most one batch write is in
+	// progress, outside mu (writing); records arriving meanwhile are queued
+	// in pend, written by the next writer. Callers wait on their batch's
+	// cond; idle (on mu) is broadcast whenever a batch write ends, for
+	// compaction and close.
+	idle     sync.Cond
+	pend     *eventDBBatch   // the batch being filled; never nil
+	inflight *eventDBBatch   // the batch being written, or nil
+	spare    []*eventDBBatch // finished batches for reuse
+	writing  bool            // a batch write is in progress outside mu
+	holding  bool            // compaction is swapping the file: start no write
+	writes   int             // write calls that carried records (batches)
+
 	lock      *os.File
 	kick      chan struct{}
 	stop      chan struct{}
@@ -192,6 +210,8 @@ func openEventDBWith(dir string, expiry time.Duration, logger *slog.Logger, opts
 		stop:      make(chan struct{}),
 	}
 	db.tab.seed = rand.Uint64()
+	db.idle.L = &db.mu
+	db.pend = db.newBatchLocked()
 	if err := db.load(); err != nil {
 		unlockEventDBDir(lock)
 		return nil, err
@@ -691,10 +711,78 @@ func (db *eventDB) checkAndRecordKey(k eventKey) (bool, error) {
 	return true, db.appendLocked(&k, now)
 }
 
-// appendLocked writes one record with a single write call. After a failed
-// write it cuts the file back to its last whole record, now or before the
-// next write, so that a full disk leaves no torn record in the middle.
+// Group commit bounds.
+const (
+	eventDBBatchSpares = 4 // finished batches kept for reuse
+)
+
+// eventDBBatch is records queued to go out in one write call, and that
+// write's outcome for their callers.
+type eventDBBatch struct {
+	cond sync.Cond // on mu: broadcast when done; signalled to hand the next write to a waiter
+	buf  []byte    // the records, framed
+	n    int       // records in buf
+	refs int       // callers that have not yet taken the outcome
+	done bool      // written (or failed): err is the outcome
+	err  error
+}
+
+// appendLocked queues one record in the pending batch and returns once a
+// write call carrying it has returned, with that write's outcome. With no
+// write in progress the caller writes the batch itself at once; otherwise
+// it waits, and when that write ends one waiter of the next batch is woken
+// to write it. A writer writes one batch and hands over, so nobody waits
+// for more than the write in progress and the one carrying its record,
+// and only the callers of a written batch are woken (and one next
+// writer). mu is released while waiting and writing.
 func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
+	encodeSeenRecord(&db.buf, k, t)
+	b := db.pend
+	b.buf = append(b.buf, db.buf[:]...)
+	b.n++
+	b.refs++
+	for !b.done {
+		if db.writing || db.holding {
+			b.cond.Wait()
+			continue
+		}
+		// No write in progress, so b (not done) is the pending batch.
+		db.writeBatchLocked()
+	}
+	err := b.err
+	if b.refs--; b.refs == 0 {
+		db.recycleLocked(b)
+	}
+	return err
+}
+
+// writeBatchLocked writes the pending batch with one write call, mu
+// released during the call, and publishes the outcome to its waiters.
+func (db *eventDB) writeBatchLocked() {
+	b := db.pend
+	db.pend = db.newBatchLocked()
+	db.writing, db.inflight = true, b
+	b.err = db.writeLocked(b)
+	b.done = true
+	db.writing, db.inflight = false, nil
+	b.cond.Broadcast()
+	db.idle.Broadcast()
+	db.handOverLocked()
+}
+
+// handOverLocked wakes one caller of the pending batch to write it, when
+// there is one and writes may start.
+func (db *eventDB) handOverLocked() {
+	if db.pend.n > 0 && !db.writing && !db.holding {
+		db.pend.cond.Signal()
+	}
+}
+
+// writeLocked writes b's records with a single write call. After a failed
+// write it cuts the file back to its last whole record, now or before the
+// next write, so that a full disk leaves no torn record in the middle: the
+// whole batch fails, and size counts only whole records written.
+func (db *eventDB) writeLocked(b *eventDBBatch) error {
 	if db.f == nil {
 		if err := db.openAppend(); err != nil {
 			return err
@@ -706,17 +794,22 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 		}
 		db.torn = false
 	}
-	encodeSeenRecord(&db.buf, k, t)
-	n, err := db.f.Write(db.buf[:])
+	// Compaction, the only other writer of f and size, waits while
+	// writing is set.
+	f, size := db.f, db.size
+	db.mu.Unlock()
+	n, err := f.Write(b.buf)
+	db.mu.Lock()
+	db.writes++
 	if err != nil {
 		if n > 0 {
-			db.torn = db.f.Truncate(db.size) != nil
+			db.torn = f.Truncate(size) != nil
 		}
 		return fmt.Errorf("eventdb: append to %s: %v", db.path, err)
 	}
 	db.size += int64(n)
-	db.records++
-	db.unsynced++
+	db.records += b.n
+	db.unsynced += b.n
 	if db.unsynced >= db.opts.syncEvery {
 		select {
 		case db.kick <- struct{}{}:
@@ -724,6 +817,28 @@ func (db *eventDB) appendLocked(k *eventKey, t uint32) error {
 		}
 	}
 	return nil
+}
+
+// newBatchLocked returns an empty batch, reusing a finished one.
+func (db *eventDB) newBatchLocked() *eventDBBatch {
+	if n := len(db.spare); n > 0 {
+		b := db.spare[n-1]
+		db.spare[n-1] = nil
+		db.spare = db.spare[:n-1]
+		return b
+	}
+	b := &eventDBBatch{}
+	b.cond.L = &db.mu
+	return b
+}
+
+// recycleLocked keeps a batch whose every caller has its outcome.
+func (db *eventDB) recycleLocked(b *eventDBBatch) {
+	if len(db.spare) >= eventDBBatchSpares {
+		return
+	}
+	b.buf, b.n, b.done, b.err = b.buf[:0], 0, false, nil
+	db.spare = append(db.spare, b)
 }
 
 // seenKey reports whether the event with key k is remembered, without
@@ -817,9 +932,24 @@ func (db *eventDB) compact() error {
 	}
 	db.compacting = true
 	now := unixSeconds(db.opts.now())
+	// A key whose record is queued or being written is in the table but
+	// not below markSize: its record lands in the tail copied below or in
+	// the new file, so it is left out here (else it would be there twice).
+	var queued map[eventKey]bool
+	for _, b := range []*eventDBBatch{db.inflight, db.pend} {
+		if b == nil {
+			continue
+		}
+		for off := 0; off+eventSeenRecordLen <= len(b.buf); off += eventSeenRecordLen {
+			if queued == nil {
+				queued = make(map[eventKey]bool)
+			}
+			queued[eventKey(b.buf[off+9:off+25])] = true
+		}
+	}
 	live := make([]keySlot, 0, db.tab.n)
 	for _, s := range db.tab.slots {
-		if s.t != 0 && !db.isExpired(s.t, now) {
+		if s.t != 0 && !db.isExpired(s.t, now) && !queued[s.key] {
 			live = append(live, s)
 		}
 	}
@@ -871,6 +1001,17 @@ func (db *eventDB) compact() error {
 		tf.Close()
 		os.Remove(tmp)
 		return nil
+	}
+	// Let the batch write in progress (on the old file) end and start no
+	// other until the new file is in place; batches queued meanwhile go to
+	// the new file.
+	db.holding = true
+	defer func() {
+		db.holding = false
+		db.handOverLocked()
+	}()
+	for db.writing {
+		db.idle.Wait()
 	}
 	// Copy what was appended since the snapshot.
 	if tail := db.size - markSize; tail > 0 {
@@ -965,6 +1106,10 @@ func (db *eventDB) close() error {
 		return nil
 	}
 	db.closed = true
+	// Records already queued were promised a write: let them go out.
+	for db.writing || db.pend.n > 0 {
+		db.idle.Wait()
+	}
 	db.mu.Unlock()
 	close(db.stop)
 	db.wg.Wait()

@@ -32,8 +32,13 @@
 //   - records are never rewritten; retention deletes whole sealed segments,
 //     oldest first (prune);
 //   - append returns only after the record went to the operating system in
-//     one write call; fsync runs off that path, in sync (the broker calls it
-//     about once a second) and close;
+//     a write call; the head takes one write call per batch of records that
+//     arrived together (group commit: a caller that finds no write in
+//     progress writes at once; records queued meanwhile go out together in
+//     the next write, made by one of their callers, never spanning a roll),
+//     and a record's metadata is published only after its write returned;
+//     fsync runs off that path, in sync (the broker calls it about once a
+//     second) and close;
 //   - within the spool, seqs strictly increase and received times never
 //     decrease (append clamps a time earlier than the last one to it), so
 //     time seeks are binary searches;
@@ -188,7 +193,39 @@ type spool struct {
 	disk      int64 // bytes of all segment and index files
 	torn      bool  // a failed write may have left bytes past the head's size
 	closed    bool
-	buf       []byte
+	buf       []byte // the batch being written; only the writer uses it
+
+	// Group commit (see append). At most one batch write is in progress,
+	// outside mu (writing); callers arriving meanwhile queue in pend, in
+	// arrival order, and the next writer takes a prefix of pend, gives it
+	// the next seqs and writes it. Nothing rolls the head while writing.
+	// Callers wait on their waiter's cond; idle (on mu) is broadcast
+	// whenever a batch write ends, for prune and close.
+	idle    sync.Cond
+	pend    []*spoolWaiter
+	batch   []*spoolWaiter // the batch being written; only the writer uses it
+	free    []*spoolWaiter // finished waiters for reuse
+	qRecv   int64          // newest received time queued (clamp for the next)
+	writing bool
+	writes  uint64 // write calls that carried records (batches)
+}
+
+// Group commit bounds.
+const (
+	spoolMaxBatchBytes = 512 << 10 // a batch stops before a record that takes it past this (but holds one at least)
+	spoolFreeWaiters   = 64        // finished waiters kept for reuse
+)
+
+// spoolWaiter is one append queued for a batch write, and its outcome.
+type spoolWaiter struct {
+	cond  sync.Cond  // on mu: signalled when done, or to hand the next write over
+	ev    spoolEntry // role, source, ivorn, raw of the event
+	role  uint8
+	rns   int64 // received, clamped
+	frame int64 // bytes of its record
+	seq   uint64
+	done  bool // written or failed: seq and err are the outcome
+	err   error
 }
 
 // openSpool opens (creating) the spool inside the event database directory
@@ -234,6 +271,7 @@ func openSpool(eventDBDir string, opts spoolOptions, logger *slog.Logger) (*spoo
 		sources:  make(map[string]string),
 		next:     1,
 	}
+	s.idle.L = &s.mu
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: cannot create directory %s: %v", s.dir, err)
 	}
@@ -696,8 +734,11 @@ func (s *spool) entryOf(m *spoolMeta, raw []byte) spoolEntry {
 
 // append spools one event and returns its seq. ev.seq is ignored; a zero
 // ev.received means now. It returns once the record is with the operating
-// system (one write call, no fsync). After a failed write the head is cut
-// back to its last whole record, so a full disk leaves no torn record.
+// system (no fsync), in the write call of its batch: the records of
+// concurrent appends go out together, one write call per batch, in seq
+// order (writeBatchLocked). A lone append writes its record at once. After
+// a failed write the head is cut back to its last whole record, so a full
+// disk leaves no torn record.
 func (s *spool) append(ev spoolEntry) (uint64, error) {
 	role, ok := spoolRoleCode(ev.role)
 	switch {
@@ -722,52 +763,174 @@ func (s *spool) append(ev spoolEntry) (uint64, error) {
 	if s.closed {
 		return 0, errSpoolClosed
 	}
-	rns = max(rns, s.lastRecv)
-	frame := int64(spoolFrameHeader + spoolMinPayload - 1 + len(ev.source) + len(ev.ivorn) + len(ev.raw))
+	rns = max(rns, s.lastRecv, s.qRecv)
+	s.qRecv = rns
+	w := s.waiterLocked()
+	w.ev = spoolEntry{role: ev.role, source: ev.source, ivorn: ev.ivorn, raw: ev.raw}
+	w.role = role
+	w.rns = rns
+	w.frame = int64(spoolFrameHeader + spoolMinPayload - 1 + len(ev.source) + len(ev.ivorn) + len(ev.raw))
+	s.pend = append(s.pend, w)
+	for !w.done {
+		if s.writing {
+			w.cond.Wait()
+			continue
+		}
+		// No write in progress: w is queued, and this caller writes the
+		// batch at the front of the queue (which may stop before w at a
+		// roll; then it loops and writes the next).
+		s.writeBatchLocked()
+	}
+	seq, err := w.seq, w.err
+	s.releaseWaiterLocked(w)
+	return seq, err
+}
+
+// writeBatchLocked takes a batch from the front of pend (at least one
+// record; it stops before a record that needs the head rolled, rolling
+// first when that record is the first), gives it the next seqs, writes it
+// with one write call with mu released, then publishes its records'
+// metadata (or the error, to each of its callers). After a failed write
+// the head is cut back to its last whole record, now or before the next
+// write, so a full disk leaves no torn record; the failed batch's seqs are
+// given to the next records, so seqs have no gaps.
+func (s *spool) writeBatchLocked() {
 	g := s.segs[len(s.segs)-1]
 	if s.torn {
 		if err := os.Truncate(s.segPath(g.first), g.bytes); err != nil {
-			return 0, fmt.Errorf("spool: append to %s: repair after failed write: %v", s.segPath(g.first), err)
+			s.failLocked(len(s.pend), fmt.Errorf("spool: append to %s: repair after failed write: %v", s.segPath(g.first), err))
+			return
 		}
 		s.torn = false
 	}
-	if !g.empty() && (g.bytes+frame > s.segBytes || rns-g.oldest >= s.rollAge) {
-		if err := s.rollLocked(); err != nil {
-			return 0, err
+	n := 0
+	bytes, empty, oldest := g.bytes, g.empty(), g.oldest
+	for i, w := range s.pend {
+		if !empty && (bytes+w.frame > s.segBytes || w.rns-oldest >= s.rollAge) {
+			if i > 0 {
+				break // the rest goes after the roll, in the next batch
+			}
+			if err := s.rollLocked(); err != nil {
+				s.failLocked(len(s.pend), err)
+				return
+			}
+			g = s.segs[len(s.segs)-1]
+			bytes, empty = g.bytes, true
 		}
-		g = s.segs[len(s.segs)-1]
+		if i > 0 && bytes-g.bytes+w.frame > spoolMaxBatchBytes {
+			break
+		}
+		if empty {
+			oldest, empty = w.rns, false
+		}
+		bytes += w.frame
+		n = i + 1
 	}
-	path := s.segPath(g.first)
-	seq := s.next
-	s.buf = encodeSpoolRecord(s.buf[:0], seq, rns, role, ev.source, ev.ivorn, ev.raw)
-	n, err := g.f.Write(s.buf)
+	s.batch = append(s.batch[:0], s.pend[:n]...)
+	batch := s.batch
+	s.dequeueLocked(n)
+	for i, w := range batch {
+		w.seq = s.next + uint64(i)
+	}
+	path, f := s.segPath(g.first), g.f
+	s.writing = true
+	s.mu.Unlock()
+	// Only the writer touches buf and the batch's waiters until done is set.
+	s.buf = s.buf[:0]
+	for _, w := range batch {
+		s.buf = encodeSpoolRecord(s.buf, w.seq, w.rns, w.role, w.ev.source, w.ev.ivorn, w.ev.raw)
+	}
+	wn, err := f.Write(s.buf)
 	if cap(s.buf) > 1<<20 {
-		s.buf = nil // do not hold on to a large event's buffer
+		s.buf = nil // do not hold on to a large batch's buffer
 	}
+	s.mu.Lock()
+	s.writing = false
+	s.writes++
+	defer func() {
+		clear(s.batch)
+		s.handOverLocked()
+	}()
 	if err != nil {
-		if n > 0 {
+		if wn > 0 {
 			s.torn = os.Truncate(path, g.bytes) != nil
 		}
-		return 0, fmt.Errorf("spool: append to %s: %v", path, err)
+		err = fmt.Errorf("spool: append to %s: %v", path, err)
+		for _, w := range batch {
+			w.seq, w.err, w.done = 0, err, true
+			w.cond.Signal()
+		}
+		return
 	}
-	m := spoolMeta{
-		seq: seq, recv: rns, off: g.bytes, size: uint32(len(ev.raw)), role: role,
-		source: s.intern(ev.source), ivorn: ev.ivorn,
+	for _, w := range batch {
+		m := spoolMeta{
+			seq: w.seq, recv: w.rns, off: g.bytes, size: uint32(len(w.ev.raw)), role: w.role,
+			source: s.intern(w.ev.source), ivorn: w.ev.ivorn,
+		}
+		s.meta = append(s.meta, m)
+		s.byIvorn[m.ivorn] = m.seq
+		if g.empty() {
+			g.oldest = w.rns
+		}
+		g.newest = w.rns
+		g.end = m.seq + 1
+		g.bytes += w.frame
+		g.dirty = true
+		s.disk += w.frame
+		s.next = m.seq + 1
+		s.lastRecv = w.rns
+		s.pushTail(s.entryOf(&m, w.ev.raw))
+		w.done = true
+		w.cond.Signal()
 	}
-	s.meta = append(s.meta, m)
-	s.byIvorn[m.ivorn] = seq
-	if g.empty() {
-		g.oldest = rns
+}
+
+// handOverLocked, after a batch write, wakes prune or close waiting for
+// it and the first queued caller, to write the next batch.
+func (s *spool) handOverLocked() {
+	s.idle.Broadcast()
+	if len(s.pend) > 0 && !s.writing {
+		s.pend[0].cond.Signal()
 	}
-	g.newest = rns
-	g.end = seq + 1
-	g.bytes += frame
-	g.dirty = true
-	s.disk += frame
-	s.next = seq + 1
-	s.lastRecv = rns
-	s.pushTail(s.entryOf(&m, ev.raw))
-	return seq, nil
+}
+
+// failLocked fails the first n queued appends with err.
+func (s *spool) failLocked(n int, err error) {
+	for _, w := range s.pend[:n] {
+		w.seq, w.err, w.done = 0, err, true
+		w.cond.Signal()
+	}
+	s.dequeueLocked(n)
+	s.handOverLocked()
+}
+
+// dequeueLocked removes the first n queued appends, keeping the queue's
+// array for reuse.
+func (s *spool) dequeueLocked(n int) {
+	k := copy(s.pend, s.pend[n:])
+	clear(s.pend[k:])
+	s.pend = s.pend[:k]
+}
+
+// waiterLocked returns an empty waiter, reusing a finished one.
+func (s *spool) waiterLocked() *spoolWaiter {
+	if n := len(s.free); n > 0 {
+		w := s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+		return w
+	}
+	w := &spoolWaiter{}
+	w.cond.L = &s.mu
+	return w
+}
+
+// releaseWaiterLocked keeps a waiter whose caller has its outcome.
+func (s *spool) releaseWaiterLocked(w *spoolWaiter) {
+	w.ev, w.err, w.done, w.seq = spoolEntry{}, nil, false, 0 // drop the event's bytes
+	if len(s.free) < spoolFreeWaiters {
+		s.free = append(s.free, w)
+	}
 }
 
 // pushTail adds the newest entry to the in-memory tail, dropping the oldest
@@ -1058,7 +1221,16 @@ func (s *spool) pruneHeld(now time.Time) (int, error) {
 		s.mu.Unlock()
 		return 0, errSpoolClosed
 	}
-	if h := s.segs[len(s.segs)-1]; !h.empty() && h.newest < cutoff {
+	for h := s.segs[len(s.segs)-1]; !h.empty() && h.newest < cutoff; h = s.segs[len(s.segs)-1] {
+		if s.writing {
+			// Never roll while a batch is being written to the head.
+			s.idle.Wait()
+			if s.closed {
+				s.mu.Unlock()
+				return 0, errSpoolClosed
+			}
+			continue
+		}
 		if err := s.rollLocked(); err != nil {
 			s.mu.Unlock()
 			return 0, err
@@ -1072,6 +1244,7 @@ func (s *spool) pruneHeld(now time.Time) (int, error) {
 			s.mu.Unlock()
 			return 0, errSpoolClosed
 		}
+		break // roll once
 	}
 	var gone []*spoolSegment
 	for len(s.segs) > 1 {
@@ -1136,6 +1309,10 @@ func (s *spool) close() error {
 		return nil
 	}
 	s.closed = true
+	// Appends already queued were promised a write: let them go out.
+	for s.writing || len(s.pend) > 0 {
+		s.idle.Wait()
+	}
 	s.mu.Unlock()
 	_, err := s.syncHeld()
 	s.mu.Lock()
