@@ -368,6 +368,7 @@ func (b *broker) status() brokerStatus {
 		st.Peers = append(st.Peers, u.status())
 	}
 	st.EventDB = eventDBStatus{Dir: b.cfg.eventDB, Entries: b.db.len(), SizeBytes: b.db.sizeBytes()}
+	st.EventDB.Records, st.EventDB.Writes = b.db.writeCounts()
 	if b.hq != nil {
 		st.Handlers = b.hq.status()
 	}

@@ -151,6 +151,7 @@ type eventDB struct {
 	writing  bool            // a batch write is in progress outside mu
 	holding  bool            // compaction is swapping the file: start no write
 	writes   int             // write calls that carried records (batches)
+	written  int64           // records those calls wrote
 
 	lock      *os.File
 	kick      chan struct{}
@@ -808,6 +809,7 @@ func (db *eventDB) writeLocked(b *eventDBBatch) error {
 		return fmt.Errorf("eventdb: append to %s: %v", db.path, err)
 	}
 	db.size += int64(n)
+	db.written += int64(b.n)
 	db.records += b.n
 	db.unsynced += b.n
 	if db.unsynced >= db.opts.syncEvery {
@@ -839,6 +841,14 @@ func (db *eventDB) recycleLocked(b *eventDBBatch) {
 	}
 	b.buf, b.n, b.done, b.err = b.buf[:0], 0, false, nil
 	db.spare = append(db.spare, b)
+}
+
+// writeCounts returns the records written to the log since open and the
+// write calls that carried them.
+func (db *eventDB) writeCounts() (records, writes int64) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.written, int64(db.writes)
 }
 
 // seenKey reports whether the event with key k is remembered, without

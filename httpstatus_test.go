@@ -116,7 +116,7 @@ func scenarioStatus(now time.Time, receiverUp bool) brokerStatus {
 			{Role: "upstream", Address: "voevent.4pisky.org:8099", State: "connected", Since: now.Add(-10 * time.Minute), LastMessage: now.Add(-30 * time.Second)},
 			{Role: "upstream", Address: `odd"host\name:8099`, State: "backoff", Since: now.Add(-90 * time.Second)},
 		},
-		EventDB: eventDBStatus{Dir: "/var/lib/comet", Entries: 42, SizeBytes: 123456},
+		EventDB: eventDBStatus{Dir: "/var/lib/comet", Entries: 42, SizeBytes: 123456, Records: 40, Writes: 30},
 	}
 }
 
@@ -178,6 +178,8 @@ func TestMetricsScenario(t *testing.T) {
 		{`comet_signatures_total{verdict="unsigned"}`, 6},
 		{`comet_eventdb_entries`, 42},
 		{`comet_eventdb_size_bytes`, 123456},
+		{`comet_eventdb_records_written_total`, 40},
+		{`comet_eventdb_writes_total`, 30},
 		{`comet_eventdb_errors_total`, 1},
 		{`comet_build_info{software="` + softwareName("") + `"}`, 1},
 		{`comet_start_time_seconds`, float64(now.Add(-time.Hour).Unix())},
@@ -191,10 +193,10 @@ func TestMetricsScenario(t *testing.T) {
 			t.Errorf("%s = %v, want %v", tc.series, v, tc.want)
 		}
 	}
-	// The scenario's 29 series, plus comet_goroutines, comet_go_heap_inuse_bytes,
+	// The scenario's 31 series, plus comet_goroutines, comet_go_heap_inuse_bytes,
 	// comet_inflight_bytes and comet_inflight_waits_total.
-	if len(got) != 33 || got["comet_goroutines"] < 1 || got["comet_go_heap_inuse_bytes"] <= 0 {
-		t.Errorf("%d series, want 33:\n%s", len(got), body)
+	if len(got) != 35 || got["comet_goroutines"] < 1 || got["comet_go_heap_inuse_bytes"] <= 0 {
+		t.Errorf("%d series, want 35:\n%s", len(got), body)
 	}
 }
 

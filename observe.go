@@ -123,4 +123,6 @@ type eventDBStatus struct {
 	Dir       string `json:"dir"`
 	Entries   int    `json:"entries"`
 	SizeBytes int64  `json:"size_bytes"`
+	Records   int64  `json:"records_written"` // records written to the log since start
+	Writes    int64  `json:"writes"`          // write calls that carried them (group commit)
 }
