@@ -10,8 +10,8 @@
 # the last binary given), ENV_NAME="VAR=value ..." (extra environment for
 # that broker, e.g. ENV_base="GOGC=100").
 # Prints, per binary and scenario: events/s, broker CPU µs per event, the
-# generator's CPU µs per event, and events per delivery write (from
-# /metrics, when the broker has comet_delivery_writes_total).
+# generator's CPU µs per event, events per delivery write (from /metrics,
+# when the broker has comet_delivery_writes_total) and the highest RSS peak.
 set -euo pipefail
 runs=${RUNS:-3}
 n1=${EVENTS:-20000}
@@ -42,8 +42,9 @@ one() { # one BINARY ENV SUBS EVENTS -> "rate bcpu gcpu perwrite"
 	d=$(printf '%s\n' "$m" | awk '$1 == "comet_deliveries_total" {print $2}')
 	w=$(printf '%s\n' "$m" | awk '$1 == "comet_delivery_writes_total" {print $2}')
 	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-	printf '%.0f %s %s %s\n' "$(field "$j" "" accepted_per_s)" "$(field "$j" broker cpu_per_event_us)" \
-		"$(field "$j" generator cpu_per_event_us)" "$(awk -v d="${d:-0}" -v w="${w:-0}" 'BEGIN { if (w > 0) printf "%.1f", d / w; else print "-" }')"
+	printf '%.0f %s %s %s %s\n' "$(field "$j" "" accepted_per_s)" "$(field "$j" broker cpu_per_event_us)" \
+		"$(field "$j" generator cpu_per_event_us)" "$(awk -v d="${d:-0}" -v w="${w:-0}" 'BEGIN { if (w > 0) printf "%.1f", d / w; else print "-" }')" \
+		"$(field "$j" broker rss_peak_mib)"
 }
 for s in 1 100; do
 	n=$n1; [ "$s" = 100 ] && n=$n100
@@ -54,13 +55,14 @@ for s in 1 100; do
 		done
 	done
 done
-printf '%-12s %-5s %-26s %-18s %-18s %s\n' binary subs "events/s (median; range)" "broker µs/event" "gen µs/event" "events/write"
+printf '%-12s %-5s %-26s %-24s %-13s %-13s %s\n' binary subs "events/s (median; range)" "broker µs/event (runs)" "gen µs/event" "events/write" "RSS peak MiB (max)"
 for i in "${!bins[@]}"; do
 	for s in 1 100; do
 		f="$tmp/${names[$i]}.$s"
-		read -r rate b g w < <(sort -n "$f" | awk -v m=$(((runs + 1) / 2)) 'NR == m')
+		read -r rate b g w _ < <(sort -n "$f" | awk -v m=$(((runs + 1) / 2)) 'NR == m')
+		rss=$(cut -d' ' -f5 "$f" | sort -n | tail -1)
 		lo=$(sort -n "$f" | head -1 | cut -d' ' -f1) hi=$(sort -n "$f" | tail -1 | cut -d' ' -f1)
 		bs=$(cut -d' ' -f2 "$f" | sort -n | tr '\n' ' ')
-		printf '%-12s %-5s %-26s %-18s %-18s %s\n' "${names[$i]}" "$s" "$rate ($lo-$hi)" "$b [${bs% }]" "$g" "$w"
+		printf '%-12s %-5s %-26s %-24s %-13s %-13s %s\n' "${names[$i]}" "$s" "$rate ($lo-$hi)" "$b [${bs% }]" "$g" "$w" "$rss"
 	done
 done
