@@ -65,6 +65,7 @@ type subConn struct {
 	ctx     context.Context // cancelled by drop
 	cancel  context.CancelFunc
 	sawNak  bool   // the reader saw a nak (reader goroutine only)
+	replied bool   // the subscriber answered our authenticate (reader goroutine only)
 	garbage int    // unreadable messages in a row (reader goroutine only)
 	host    string // hostKey of the peer, for rate-limited logs
 
@@ -389,6 +390,12 @@ func (s *subConn) limited(level slog.Level, reason, msg string, args ...any) {
 	s.bc.b.rl.log(level, s.host, reason, msg, append([]any{"role", "broadcaster", "addr", s.peer}, args...)...)
 }
 
+// ackReadPause is how long a subscriber's reader that has read all it had
+// waits before it reads again (readLoop): a busy subscriber's acks are then
+// read a few batches to a system call. Nothing waits on them: acks are
+// counted, iamalives answered and naks acted on within this much more.
+const ackReadPause = 5 * time.Millisecond
+
 // ackBufferKeep is the largest frame buffer a subscriber's reader keeps for
 // the next frame; larger frames are charged to the in-flight budget.
 const ackBufferKeep = 4 << 10
@@ -401,7 +408,29 @@ func (s *subConn) readLoop() error {
 	// system call; an ack's frame is only looked at, so one buffer serves.
 	br := bufio.NewReaderSize(s.conn, 4096)
 	var buf []byte
+	var pause *time.Timer
+	defer func() {
+		if pause != nil {
+			pause.Stop()
+		}
+	}()
 	for {
+		if s.replied && br.Buffered() == 0 {
+			// Acks in bulk: once the subscriber has answered the
+			// authenticate (its filters are in place), what it sends is
+			// acks and iamalives, which wait a moment to be read many to a
+			// system call rather than one each.
+			if pause == nil {
+				pause = time.NewTimer(ackReadPause)
+			} else {
+				pause.Reset(ackReadPause)
+			}
+			select {
+			case <-s.done:
+				return errConnClosed
+			case <-pause.C:
+			}
+		}
 		raw, charge, err := s.readFrame(br, buf)
 		if err != nil {
 			select {
@@ -516,6 +545,7 @@ func (s *subConn) handleMessage(raw []byte) {
 		s.noteSoftware(tr)
 		s.setFilters(tr.filters)
 		s.spoolwAsk(tr)
+		s.replied = true
 	}
 }
 

@@ -5,7 +5,7 @@
 # interleaved (A B C A B C ...) so that a machine that drifts during the
 # comparison biases no binary; each line is the median of RUNS runs.
 # Usage: scripts/perf-compare.sh NAME=BINARY [NAME=BINARY ...]
-# Environment: RUNS (default 3), EVENTS (default 20000 with 1 subscriber;
+# Environment: RUNS (default 3), SUBS (default "1 100"), EVENTS (default 20000 with 1 subscriber;
 # half that with 100), GEN (the comet whose bench drives the load; default
 # the last binary given), ENV_NAME="VAR=value ..." (extra environment for
 # that broker, e.g. ENV_base="GOGC=100").
@@ -46,7 +46,7 @@ one() { # one BINARY ENV SUBS EVENTS -> "rate bcpu gcpu perwrite"
 		"$(field "$j" generator cpu_per_event_us)" "$(awk -v d="${d:-0}" -v w="${w:-0}" 'BEGIN { if (w > 0) printf "%.1f", d / w; else print "-" }')" \
 		"$(field "$j" broker rss_peak_mib)"
 }
-for s in 1 100; do
+for s in ${SUBS:-1 100}; do
 	n=$n1; [ "$s" = 100 ] && n=$n100
 	for r in $(seq "$runs"); do
 		for i in "${!bins[@]}"; do
@@ -57,7 +57,7 @@ for s in 1 100; do
 done
 printf '%-12s %-5s %-26s %-24s %-13s %-13s %s\n' binary subs "events/s (median; range)" "broker µs/event (runs)" "gen µs/event" "events/write" "RSS peak MiB (max)"
 for i in "${!bins[@]}"; do
-	for s in 1 100; do
+	for s in ${SUBS:-1 100}; do
 		f="$tmp/${names[$i]}.$s"
 		read -r rate b g w _ < <(sort -n "$f" | awk -v m=$(((runs + 1) / 2)) 'NR == m')
 		rss=$(cut -d' ' -f5 "$f" | sort -n | tail -1)
