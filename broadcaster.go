@@ -2,11 +2,13 @@
 // authenticate, then push every accepted event (and a test event every
 // --broadcast-test-interval), and an iamalive every 60 s.
 //
-// Invariants: each subscriber has its own bounded queue drained by its own
-// writer goroutine, so a slow or dead subscriber never delays the others; a
-// subscriber whose queue overflows is dropped. A subscriber's filters are
-// evaluated in its writer goroutine, in queue order, so filtering never
-// reorders its events; the event is parsed at most once (event.tree).
+// Invariants: each subscriber has its own bounded queue, drained in order
+// by the broadcaster's pump (fanout.go: plain TCP, no filters, writes that
+// never block) or by its own writer goroutine, so a slow or dead
+// subscriber never delays the others; a subscriber whose queue overflows
+// is dropped. A subscriber's filters are evaluated in its writer
+// goroutine, in queue order, so filtering never reorders its events; the
+// event is parsed at most once (event.tree).
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -32,10 +35,12 @@ type broadcaster struct {
 
 	filtering atomic.Int32 // subscribers with filters installed
 	queued    atomic.Int64 // items in all the subscribers' queues
+
+	pump *fanPump // writes for plain-TCP subscribers without filters (fanout.go)
 }
 
 func newBroadcaster(b *broker, l *listener) *broadcaster {
-	return &broadcaster{b: b, l: l, subs: map[*subConn]struct{}{}}
+	return &broadcaster{b: b, l: l, subs: map[*subConn]struct{}{}, pump: newFanPump()}
 }
 
 // maxFiltersPerSubscriber bounds what one authenticate can make us compile
@@ -79,6 +84,11 @@ type subConn struct {
 	software   atomic.Pointer[string]
 
 	spw spoolwSub // asked-for replay (spoolwire_replay.go)
+
+	raw        syscall.RawConn // the pump's way to the socket; nil: only the writer writes (fanout.go)
+	pumpBehind bool            // the pump's last write carried several events (pump goroutine only)
+	pumpDue    int64           // then not written again before this fanNow (pump goroutine only)
+	leftover   net.Buffers     // what the pump could not write; the writer's (under out.mu)
 }
 
 // outItem is an event to filter and send, or a message to send as is.
@@ -94,6 +104,9 @@ func (bc *broadcaster) handleSubscriber(ctx context.Context, c net.Conn) {
 		out:  newSendQueue(b.cfg.subscriberQueue, b.cfg.subscriberQueueBytes),
 		done: make(chan struct{}),
 	}
+	s.raw = fanRawConn(c)
+	s.out.fast = s.raw != nil
+	s.spw.wake = make(chan struct{}, 1) // before the pump may nudge it
 	s.log = b.log.With("role", "broadcaster", "peer", s.peer)
 	s.log = tlswLogWith(s.log, c)
 	s.host = hostKey(c.RemoteAddr())
@@ -159,7 +172,11 @@ func (s *subConn) enqueue(it outItem) {
 		s.drop(errQueueFull)
 		return
 	}
-	if !s.out.push(it) {
+	ok, toPump := s.out.pushFor(it)
+	if toPump {
+		s.bc.pump.add(s)
+	}
+	if !ok {
 		s.bc.queued.Add(-1)
 		s.bc.b.m.limitHits.inc("subscriber-queue")
 		s.limited(slog.LevelWarn, "queue full", "subscriber is not keeping up; dropping it", "queued", s.out.limit, "queued_bytes_limit", s.out.limitBytes)
@@ -181,11 +198,30 @@ func (s *subConn) writeLoop() {
 	var bufs net.Buffers
 	var hdrs []byte
 	backlog := false
+	q := &s.out
 	for {
 		select {
 		case <-s.done:
 			return
-		case <-s.out.ready:
+		case <-q.ready:
+		}
+		// The stream is the pump's while it writes a batch; it hands the
+		// stream over (and signals) if it cannot finish (fanout.go).
+		q.mu.Lock()
+		if q.owner == ownPump {
+			q.mu.Unlock()
+			continue
+		}
+		q.owner = ownWriter
+		leftover := s.leftover
+		s.leftover = nil
+		q.mu.Unlock()
+		if len(leftover) > 0 {
+			s.conn.SetWriteDeadline(time.Now().Add(b.cfg.writeTimeout))
+			if _, err := tlswWriteBuffers(s.conn, &leftover); err != nil {
+				s.drop(fmt.Errorf("%w: %v", errWriteFailed, err))
+				return
+			}
 		}
 		// When the last batch held several events the subscriber is behind
 		// a busy broker: wait a moment so this write carries more of them.
@@ -199,7 +235,7 @@ func (s *subConn) writeLoop() {
 			case <-t.C:
 			}
 		}
-		batch = s.out.take(batch[:0])
+		batch = q.take(batch[:0])
 		s.bc.queued.Add(-int64(len(batch)))
 		backlog = len(batch) > 1
 		bufs, hdrs = bufs[:0], hdrs[:0]
@@ -226,6 +262,7 @@ func (s *subConn) writeLoop() {
 			bufs = append(bufs, nil, payload)
 		}
 		if len(bufs) == 0 {
+			s.release()
 			continue
 		}
 		for i := 0; i < len(bufs); i += 2 {
@@ -243,6 +280,22 @@ func (s *subConn) writeLoop() {
 		}
 		clear(batch) // let the events be collected
 		s.spoolwNudge()
+		s.release()
+	}
+}
+
+// release gives a pumped subscriber's stream back once its writer has
+// emptied the queue and no filters need the writer (fanout.go); a queue
+// that filled meanwhile has a signal waiting, and the writer goes on.
+func (s *subConn) release() {
+	q := &s.out
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fast && len(q.items) == 0 && s.leftover == nil && s.filters.Load() == nil {
+		// The pump's writes never block, and a deadline left in the past
+		// would fail them: clear it while the stream is still ours.
+		s.conn.SetWriteDeadline(time.Time{})
+		q.owner = ownNone
 	}
 }
 
@@ -262,7 +315,13 @@ type sendQueue struct {
 	limit      int
 	limitBytes int64
 	events     int64         // events ever pushed (for tests and /status)
-	ready      chan struct{} // has a value while items is not empty
+	ready      chan struct{} // has a value while the writer has items to take
+
+	// fast: the pump may write this queue (fanout.go); owner: who writes
+	// it now; pumpQueued: the subscriber is in the pump's pending list.
+	fast       bool
+	owner      uint8
+	pumpQueued bool
 }
 
 func newSendQueue(limit int, limitBytes int64) sendQueue {
@@ -279,23 +338,49 @@ func (it *outItem) size() int64 {
 // push appends an item; false when the queue already holds limit items or
 // the item would take it over limitBytes.
 func (q *sendQueue) push(it outItem) bool {
+	ok, _ := q.pushFor(it)
+	return ok
+}
+
+// pushFor is push that also says whether the caller must hand the
+// subscriber to the pump (nobody writes the queue and the pump may);
+// otherwise it wakes the writer, unless the pump is writing the queue (it
+// looks again when its write is done).
+func (q *sendQueue) pushFor(it outItem) (ok, toPump bool) {
 	n := it.size()
 	q.mu.Lock()
 	if len(q.items) >= q.limit || (q.limitBytes > 0 && q.bytes+n > q.limitBytes && len(q.items) > 0) {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	q.items = append(q.items, it)
 	q.bytes += n
 	if it.ev != nil {
 		q.events++
 	}
+	wake := false
+	switch {
+	case q.owner == ownPump:
+	case q.owner == ownNone && q.fast:
+		if !q.pumpQueued {
+			q.pumpQueued, toPump = true, true
+		}
+	default:
+		wake = true
+	}
 	q.mu.Unlock()
+	if wake {
+		q.signal()
+	}
+	return true, toPump
+}
+
+// signal wakes the queue's writer.
+func (q *sendQueue) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // len is the number of items queued.
@@ -318,6 +403,13 @@ func (q *sendQueue) discard() int {
 // take moves every queued item to dst.
 func (q *sendQueue) take(dst []outItem) []outItem {
 	q.mu.Lock()
+	dst = q.takeLocked(dst)
+	q.mu.Unlock()
+	return dst
+}
+
+// takeLocked is take with q.mu held.
+func (q *sendQueue) takeLocked(dst []outItem) []outItem {
 	dst = append(dst, q.items...)
 	clear(q.items)
 	q.bytes = 0
@@ -326,7 +418,6 @@ func (q *sendQueue) take(dst []outItem) []outItem {
 	} else {
 		q.items = q.items[:0]
 	}
-	q.mu.Unlock()
 	return dst
 }
 

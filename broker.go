@@ -212,6 +212,7 @@ func (b *broker) run(ctx context.Context) error {
 		b.log.Info("broadcasting events", "addr", bc.l.addr())
 		b.wg.Go(func() { b.serve(ctx, bc.l, &b.subscriberWL, bc.handleSubscriber) })
 		b.wg.Go(func() { bc.tick(ctx) })
+		b.wg.Go(func() { bc.pump.run(ctx) })
 	}
 	for _, u := range b.upstreams {
 		b.log.Info("subscribing", "remote", u.addr)

@@ -52,8 +52,9 @@ const (
 const spoolwReplayPoll = 20 * time.Millisecond
 
 // spoolwSub is a subscriber's replay state. The marks are guarded by the
-// broadcaster's mu; wake and done are set at registration (before the
-// subscriber's goroutines start) and not changed after.
+// broadcaster's mu; wake is made with the subConn, done is set at
+// registration (before the subscriber's goroutines start) and not changed
+// after.
 type spoolwSub struct {
 	tracking  bool   // the spool was on when the subscriber registered
 	liveFrom  uint64 // the spool's head at registration
@@ -71,7 +72,6 @@ type spoolwSub struct {
 // spoolwRegistered initialises the replay state; handleSubscriber calls it
 // with bc.mu held, as it adds the subscriber to the broadcaster.
 func (s *subConn) spoolwRegistered() {
-	s.spw.wake = make(chan struct{}, 1)
 	if sp := s.bc.b.spoolw.spool(); sp != nil {
 		s.spw.tracking, s.spw.liveFrom = true, sp.head()
 	}
