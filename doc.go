@@ -7,7 +7,8 @@
 // → receiver.go reads one frame → validate.go checks it (well-formed,
 // VOEvent role, ivorn, IVOID, schema; xmltree.go builds the one tree) →
 // admission.go: seen? signature policy? recorded (eventdb.go) → relayed to
-// every broadcaster (broadcaster.go: per-subscriber queue, filters in the
+// every broadcaster (broadcaster.go: per-subscriber queue, written by the
+// broadcaster's pump, fanout.go, or with filters by the subscriber's
 // writer) and queued for the handlers (handlers.go) → the author gets its
 // ack or nak.
 //
@@ -33,6 +34,7 @@
 //	admission.go           the one admission step of every ingest path
 //	receiver.go            the receiver role (authors)
 //	broadcaster.go         the broadcaster role (subscribers)
+//	fanout*.go             the pump: one goroutine's non-blocking writes to subscribers
 //	subscriber.go          the subscriber role (--remote upstreams)
 //	vtp.go                 framing, Transport messages, connection-end reasons
 //	event.go               the event: bytes, identity span, tree
