@@ -823,15 +823,25 @@ func (db *eventDB) writeLocked(b *eventDBBatch) error {
 
 // newBatchLocked returns an empty batch, reusing a finished one.
 func (db *eventDB) newBatchLocked() *eventDBBatch {
-	if n := len(db.spare); n > 0 {
-		b := db.spare[n-1]
-		db.spare[n-1] = nil
-		db.spare = db.spare[:n-1]
+	if b := popSpare(&db.spare); b != nil {
 		return b
 	}
 	b := &eventDBBatch{}
 	b.cond.L = &db.mu
 	return b
+}
+
+// popSpare takes the last entry of a free list (the event DB's batches, the
+// spool's waiters), nil when it is empty.
+func popSpare[T any](list *[]*T) *T {
+	n := len(*list)
+	if n == 0 {
+		return nil
+	}
+	x := (*list)[n-1]
+	(*list)[n-1] = nil
+	*list = (*list)[:n-1]
+	return x
 }
 
 // recycleLocked keeps a batch whose every caller has its outcome.

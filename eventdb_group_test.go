@@ -171,14 +171,7 @@ func TestEventDBGroupCommitSequential(t *testing.T) {
 // write waits behind it (one write at a time per file). It returns the
 // reader and a function restoring the real log.
 func gcBlockedLog(t *testing.T, db *eventDB) (r *os.File, filler int, restore func()) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	filler = 1 << 20
-	go w.Write(make([]byte, filler))
-	time.Sleep(20 * time.Millisecond) // let the filler take the pipe
+	r, w, filler := gcFilledPipe(t)
 	db.mu.Lock()
 	good := db.f
 	db.f = w
@@ -190,6 +183,20 @@ func gcBlockedLog(t *testing.T, db *eventDB) (r *os.File, filler int, restore fu
 		w.Close()
 		r.Close()
 	}
+}
+
+// gcFilledPipe returns a pipe with a 1 MiB write in progress on it, so that
+// the next write to w waits until the test reads r (one write at a time).
+func gcFilledPipe(t *testing.T) (r, w *os.File, filler int) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler = 1 << 20
+	go w.Write(make([]byte, filler))
+	time.Sleep(20 * time.Millisecond) // let the filler take the pipe
+	return r, w, filler
 }
 
 // gcResult is what one checkAndRecordKey call returned.

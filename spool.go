@@ -914,10 +914,7 @@ func (s *spool) dequeueLocked(n int) {
 
 // waiterLocked returns an empty waiter, reusing a finished one.
 func (s *spool) waiterLocked() *spoolWaiter {
-	if n := len(s.free); n > 0 {
-		w := s.free[n-1]
-		s.free[n-1] = nil
-		s.free = s.free[:n-1]
+	if w := popSpare(&s.free); w != nil {
 		return w
 	}
 	w := &spoolWaiter{}

@@ -116,14 +116,7 @@ func TestSpoolGroupCommitSequential(t *testing.T) {
 // gcBlockedHead swaps the head's file for a pipe whose writes block until
 // the test reads it (a 1 MiB filler write is in progress on it).
 func gcBlockedHead(t *testing.T, s *spool) (r *os.File, filler int, restore func()) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	filler = 1 << 20
-	go w.Write(make([]byte, filler))
-	time.Sleep(20 * time.Millisecond) // let the filler take the pipe
+	r, w, filler := gcFilledPipe(t)
 	s.mu.Lock()
 	g := s.segs[len(s.segs)-1]
 	good := g.f
