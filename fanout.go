@@ -102,25 +102,28 @@ func (p *fanPump) run(ctx context.Context) {
 		case <-due:
 		}
 		timer.Stop()
-		now := fanNow()
-		keep := deferred[:0]
-		for _, s := range deferred {
-			if s.pumpDue <= now {
-				work = append(work, s)
-			} else {
-				keep = append(keep, s)
+		for ctx.Err() == nil {
+			// Due subscribers first, on every round: a busy pump may go
+			// round after round without returning to the wait above.
+			now := fanNow()
+			keep := deferred[:0]
+			for _, s := range deferred {
+				if s.pumpDue <= now {
+					work = append(work, s)
+				} else {
+					keep = append(keep, s)
+				}
 			}
-		}
-		clear(deferred[len(keep):])
-		deferred = keep
-		for {
+			clear(deferred[len(keep):])
+			deferred = keep
 			p.mu.Lock()
-			work, p.pending = append(work, p.pending...), p.pending[:0]
+			work = append(work, p.pending...)
+			clear(p.pending)
+			p.pending = p.pending[:0]
 			p.mu.Unlock()
 			if len(work) == 0 {
 				break
 			}
-			now := fanNow()
 			for _, s := range work {
 				if s.pumpBehind && s.pumpDue > now {
 					deferred = append(deferred, s) // still pumpQueued: pushes only queue
