@@ -289,9 +289,12 @@ func (s *subConn) writeLoop() {
 // that filled meanwhile has a signal waiting, and the writer goes on.
 func (s *subConn) release() {
 	q := &s.out
+	if !q.fast { // set before the goroutines start: the writer's for good
+		return
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.fast && len(q.items) == 0 && s.leftover == nil && s.filters.Load() == nil {
+	if len(q.items) == 0 && s.leftover == nil && s.filters.Load() == nil {
 		// The pump's writes never block, and a deadline left in the past
 		// would fail them: clear it while the stream is still ours.
 		s.conn.SetWriteDeadline(time.Time{})

@@ -269,13 +269,13 @@ func (s *statusServer) answer(hc *httpConn) {
 // renderConnMetrics is the status server's own metric family.
 func (s *statusServer) renderConnMetrics() string {
 	var p promWriter
-	p.family("comet_http_connections_refused_total", "counter",
-		"Connections to the status endpoint dropped: idle ones evicted for a newer one (evicted: all places taken; host_cap: too many from its host) and new ones refused (full: every place is answering).")
-	p.labelled("comet_http_connections_refused_total", "reason", map[string]float64{
-		"evicted":  float64(s.evicted.Load()),
-		"host_cap": float64(s.hostEvicted.Load()),
-		"full":     float64(s.refused.Load()),
-	})
+	p.byLabel("comet_http_connections_refused_total", "counter",
+		"Connections to the status endpoint dropped: idle ones evicted for a newer one (evicted: all places taken; host_cap: too many from its host) and new ones refused (full: every place is answering).",
+		"reason", map[string]float64{
+			"evicted":  float64(s.evicted.Load()),
+			"host_cap": float64(s.hostEvicted.Load()),
+			"full":     float64(s.refused.Load()),
+		})
 	return p.b.String()
 }
 
@@ -437,6 +437,18 @@ func (p *promWriter) sample(name, label, value string, v float64) {
 	p.b.WriteByte('\n')
 }
 
+// single writes a family of one unlabelled sample.
+func (p *promWriter) single(name, typ, help string, v float64) {
+	p.family(name, typ, help)
+	p.sample(name, "", "", v)
+}
+
+// byLabel writes a family of one sample per label value, in label order.
+func (p *promWriter) byLabel(name, typ, help, label string, values map[string]float64) {
+	p.family(name, typ, help)
+	p.labelled(name, label, values)
+}
+
 // labelled writes one sample per label value, in label order.
 func (p *promWriter) labelled(name, label string, values map[string]float64) {
 	keys := make([]string, 0, len(values))
@@ -489,24 +501,16 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 	p.sample("comet_build_info", "software", softwareName(""), 1)
 
 	if !st.Started.IsZero() {
-		p.family("comet_start_time_seconds", "gauge", "When the broker started, in seconds since the Unix epoch.")
-		p.sample("comet_start_time_seconds", "", "", float64(st.Started.UnixMilli())/1000)
+		p.single("comet_start_time_seconds", "gauge", "When the broker started, in seconds since the Unix epoch.", float64(st.Started.UnixMilli())/1000)
 	}
 
-	p.family("comet_events_received_total", "counter", "Events received from authors and upstream brokers.")
-	p.sample("comet_events_received_total", "", "", float64(m.received.Load()))
-	p.family("comet_events_accepted_total", "counter", "New events accepted (handed to handlers and broadcasters).")
-	p.sample("comet_events_accepted_total", "", "", float64(m.accepted.Load()))
-	p.family("comet_events_rejected_total", "counter", "Events refused, by reason.")
-	p.labelled("comet_events_rejected_total", "reason", counterValues(&m.rejected))
-	p.family("comet_events_duplicate_total", "counter", "Events received that had been seen before.")
-	p.sample("comet_events_duplicate_total", "", "", float64(m.duplicates.Load()))
-	p.family("comet_events_relayed_total", "counter", "Events offered to the broadcasters.")
-	p.sample("comet_events_relayed_total", "", "", float64(m.relayed.Load()))
-	p.family("comet_deliveries_total", "counter", "Events written to subscribers, over all subscribers.")
-	p.sample("comet_deliveries_total", "", "", float64(m.deliveries.Load()))
-	p.family("comet_delivery_writes_total", "counter", "Write calls that carried events to subscribers (a busy broker puts several events in one).")
-	p.sample("comet_delivery_writes_total", "", "", float64(m.deliveryWrites.Load()))
+	p.single("comet_events_received_total", "counter", "Events received from authors and upstream brokers.", float64(m.received.Load()))
+	p.single("comet_events_accepted_total", "counter", "New events accepted (handed to handlers and broadcasters).", float64(m.accepted.Load()))
+	p.byLabel("comet_events_rejected_total", "counter", "Events refused, by reason.", "reason", counterValues(&m.rejected))
+	p.single("comet_events_duplicate_total", "counter", "Events received that had been seen before.", float64(m.duplicates.Load()))
+	p.single("comet_events_relayed_total", "counter", "Events offered to the broadcasters.", float64(m.relayed.Load()))
+	p.single("comet_deliveries_total", "counter", "Events written to subscribers, over all subscribers.", float64(m.deliveries.Load()))
+	p.single("comet_delivery_writes_total", "counter", "Write calls that carried events to subscribers (a busy broker puts several events in one).", float64(m.deliveryWrites.Load()))
 
 	delivered := map[string]float64{}
 	acks := map[string]float64{}
@@ -541,69 +545,47 @@ func renderMetrics(m *metrics, st brokerStatus, now time.Time) string {
 			}
 		}
 	}
-	p.family("comet_events_delivered_total", "counter", "Events sent to each connected subscriber.")
-	p.labelled("comet_events_delivered_total", "peer", delivered)
-	p.family("comet_acks_outstanding", "gauge", "Events sent to each subscriber and not yet acknowledged.")
-	p.labelled("comet_acks_outstanding", "peer", acks)
-	p.family("comet_connections", "gauge", "Open VTP connections, by role.")
-	p.labelled("comet_connections", "role", connections)
-	p.family("comet_upstream_up", "gauge", "1 while the subscription to an upstream broker is connected, else 0.")
-	p.labelled("comet_upstream_up", "peer", upstreamUp)
-	p.family("comet_upstream_last_message_age_seconds", "gauge", "Seconds since the last message from each upstream broker (or since the connection state last changed).")
-	p.labelled("comet_upstream_last_message_age_seconds", "peer", upstreamAge)
+	p.byLabel("comet_events_delivered_total", "counter", "Events sent to each connected subscriber.", "peer", delivered)
+	p.byLabel("comet_acks_outstanding", "gauge", "Events sent to each subscriber and not yet acknowledged.", "peer", acks)
+	p.byLabel("comet_connections", "gauge", "Open VTP connections, by role.", "role", connections)
+	p.byLabel("comet_upstream_up", "gauge", "1 while the subscription to an upstream broker is connected, else 0.", "peer", upstreamUp)
+	p.byLabel("comet_upstream_last_message_age_seconds", "gauge", "Seconds since the last message from each upstream broker (or since the connection state last changed).", "peer", upstreamAge)
 
-	p.family("comet_handler_runs_total", "counter", "Event handler runs, by handler.")
-	p.labelled("comet_handler_runs_total", "handler", counterValues(&m.handlerRuns))
+	p.byLabel("comet_handler_runs_total", "counter", "Event handler runs, by handler.", "handler", counterValues(&m.handlerRuns))
 	p.family("comet_handler_failures_total", "counter", "Event handler runs that failed, by handler.")
 	failures := counterValues(&m.handlerFailures)
 	for _, lc := range m.handlerRuns.snapshot() {
 		failures[lc.label] += 0 // a handler that ran and never failed shows 0
 	}
 	p.labelled("comet_handler_failures_total", "handler", failures)
-	p.family("comet_handler_queue_overflows_total", "counter", "Events not handled because the handler queue was full.")
-	p.sample("comet_handler_queue_overflows_total", "", "", float64(m.handlerOverflows.Load()))
+	p.single("comet_handler_queue_overflows_total", "counter", "Events not handled because the handler queue was full.", float64(m.handlerOverflows.Load()))
 
 	depth, qbytes, laneOver := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for _, h := range st.Handlers {
 		depth[h.Name], qbytes[h.Name], laneOver[h.Name] = float64(h.Queued), float64(h.Bytes), float64(h.Overflows)
 	}
-	p.family("comet_handler_queue_depth", "gauge", "Events waiting for each handler.")
-	p.labelled("comet_handler_queue_depth", "handler", depth)
-	p.family("comet_handler_queue_bytes", "gauge", "Bytes of the events waiting for each handler.")
-	p.labelled("comet_handler_queue_bytes", "handler", qbytes)
-	p.family("comet_handler_overflows_total", "counter", "Events a handler skipped because its queue was full.")
-	p.labelled("comet_handler_overflows_total", "handler", laneOver)
+	p.byLabel("comet_handler_queue_depth", "gauge", "Events waiting for each handler.", "handler", depth)
+	p.byLabel("comet_handler_queue_bytes", "gauge", "Bytes of the events waiting for each handler.", "handler", qbytes)
+	p.byLabel("comet_handler_overflows_total", "counter", "Events a handler skipped because its queue was full.", "handler", laneOver)
 
-	p.family("comet_limit_hits_total", "counter", "Times a limit against untrusted peers was hit, by option.")
-	p.labelled("comet_limit_hits_total", "limit", counterValues(&m.limitHits))
-	p.family("comet_connections_refused_total", "counter", "Connections refused when accepted, by reason.")
-	p.labelled("comet_connections_refused_total", "reason", counterValues(&m.connRefused))
-	p.family("comet_inflight_bytes", "gauge", "Bytes of messages being read, parsed or judged (--max-inflight-bytes).")
-	p.sample("comet_inflight_bytes", "", "", float64(st.InflightBytes))
-	p.family("comet_inflight_waits_total", "counter", "Readers that waited for room in the in-flight budget.")
-	p.sample("comet_inflight_waits_total", "", "", float64(st.InflightWaits))
+	p.byLabel("comet_limit_hits_total", "counter", "Times a limit against untrusted peers was hit, by option.", "limit", counterValues(&m.limitHits))
+	p.byLabel("comet_connections_refused_total", "counter", "Connections refused when accepted, by reason.", "reason", counterValues(&m.connRefused))
+	p.single("comet_inflight_bytes", "gauge", "Bytes of messages being read, parsed or judged (--max-inflight-bytes).", float64(st.InflightBytes))
+	p.single("comet_inflight_waits_total", "counter", "Readers that waited for room in the in-flight budget.", float64(st.InflightWaits))
 
 	m.tls.render(&p)
 
-	p.family("comet_signatures_total", "counter", "Signature verdicts of new events.")
-	p.labelled("comet_signatures_total", "verdict", counterValues(&m.signatures))
+	p.byLabel("comet_signatures_total", "counter", "Signature verdicts of new events.", "verdict", counterValues(&m.signatures))
 
-	p.family("comet_eventdb_entries", "gauge", "Events recorded in the event database.")
-	p.sample("comet_eventdb_entries", "", "", float64(st.EventDB.Entries))
-	p.family("comet_eventdb_size_bytes", "gauge", "Size of the event database on disk.")
-	p.sample("comet_eventdb_size_bytes", "", "", float64(st.EventDB.SizeBytes))
-	p.family("comet_eventdb_records_written_total", "counter", "Records written to the event database's log since start.")
-	p.sample("comet_eventdb_records_written_total", "", "", float64(st.EventDB.Records))
-	p.family("comet_eventdb_writes_total", "counter", "Write calls that carried them (records judged together share one).")
-	p.sample("comet_eventdb_writes_total", "", "", float64(st.EventDB.Writes))
-	p.family("comet_eventdb_errors_total", "counter", "Event database writes that failed.")
-	p.sample("comet_eventdb_errors_total", "", "", float64(m.eventDBErrors.Load()))
-	p.family("comet_goroutines", "gauge", "Goroutines in the broker process.")
-	p.sample("comet_goroutines", "", "", float64(runtime.NumGoroutine()))
+	p.single("comet_eventdb_entries", "gauge", "Events recorded in the event database.", float64(st.EventDB.Entries))
+	p.single("comet_eventdb_size_bytes", "gauge", "Size of the event database on disk.", float64(st.EventDB.SizeBytes))
+	p.single("comet_eventdb_records_written_total", "counter", "Records written to the event database's log since start.", float64(st.EventDB.Records))
+	p.single("comet_eventdb_writes_total", "counter", "Write calls that carried them (records judged together share one).", float64(st.EventDB.Writes))
+	p.single("comet_eventdb_errors_total", "counter", "Event database writes that failed.", float64(m.eventDBErrors.Load()))
+	p.single("comet_goroutines", "gauge", "Goroutines in the broker process.", float64(runtime.NumGoroutine()))
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	p.family("comet_go_heap_inuse_bytes", "gauge", "Bytes of Go heap in use.")
-	p.sample("comet_go_heap_inuse_bytes", "", "", float64(ms.HeapInuse))
+	p.single("comet_go_heap_inuse_bytes", "gauge", "Bytes of Go heap in use.", float64(ms.HeapInuse))
 	if st.extraMetrics != nil {
 		st.extraMetrics(&p.b)
 	}

@@ -83,6 +83,23 @@ func (c *cursorFile) read() (b []byte, ok bool, err error) {
 	return b, true, nil
 }
 
+// load reads the file into doc, a strict JSON decode, and checks its
+// version (*version, a field of doc): false when there is no file. A file
+// that does not decode or has another version is corrupt.
+func (c *cursorFile) load(doc any, version *int) (bool, error) {
+	b, ok, err := c.read()
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := decodeCursorJSON(b, doc); err != nil {
+		return false, c.corrupt(err)
+	}
+	if *version != cursorVersion {
+		return false, c.corrupt(fmt.Errorf("version %d, want %d", *version, cursorVersion))
+	}
+	return true, nil
+}
+
 // corrupt is the error for a file that does not parse or check.
 func (c *cursorFile) corrupt(why error) error {
 	return fmt.Errorf("cursor: %s is corrupt (%v); move it away to start with no positions", c.path(), why)
@@ -175,16 +192,11 @@ func openCursorDurable(dir string, now func() time.Time, logger *slog.Logger) (*
 	}
 	c := &cursorDurable{log: logger, file: cursorFile{dir: dir, name: cursorDurableName, now: now},
 		ids: make(map[string]*cursorDurablePos)}
-	b, ok, err := c.file.read()
-	if err != nil || !ok {
-		return c, err
-	}
 	var doc cursorDurableJSON
-	if err := decodeCursorJSON(b, &doc); err != nil {
-		return nil, c.file.corrupt(err)
-	}
-	if doc.Version != cursorVersion {
-		return nil, c.file.corrupt(fmt.Errorf("version %d, want %d", doc.Version, cursorVersion))
+	if ok, err := c.file.load(&doc, &doc.Version); err != nil {
+		return nil, err
+	} else if !ok {
+		return c, nil
 	}
 	for _, id := range doc.Identities {
 		if _, dup := c.ids[id.Name]; dup || id.Name == "" || id.Floor == 0 || len(id.Done) > cursorMaxDone {
@@ -347,16 +359,11 @@ func openCursorRemote(dir string, now func() time.Time) (*cursorRemote, error) {
 		now = time.Now
 	}
 	c := &cursorRemote{file: cursorFile{dir: dir, name: cursorRemoteName, now: now}, last: make(map[string]time.Time)}
-	b, ok, err := c.file.read()
-	if err != nil || !ok {
-		return c, err
-	}
 	var doc cursorRemoteJSON
-	if err := decodeCursorJSON(b, &doc); err != nil {
-		return nil, c.file.corrupt(err)
-	}
-	if doc.Version != cursorVersion {
-		return nil, c.file.corrupt(fmt.Errorf("version %d, want %d", doc.Version, cursorVersion))
+	if ok, err := c.file.load(&doc, &doc.Version); err != nil {
+		return nil, err
+	} else if !ok {
+		return c, nil
 	}
 	if len(doc.Upstreams) > cursorMaxUpstreams {
 		return nil, c.file.corrupt(fmt.Errorf("%d upstreams, more than %d", len(doc.Upstreams), cursorMaxUpstreams))

@@ -177,14 +177,10 @@ type tlswMetrics struct {
 
 // render writes the TLS families into /metrics.
 func (t *tlswMetrics) render(p *promWriter) {
-	p.family("comet_tls_handshake_failures_total", "counter", "TLS handshakes that failed on our listeners or to TLS upstreams, by reason.")
-	p.labelled("comet_tls_handshake_failures_total", "reason", counterValues(&t.handshakeFailures))
-	p.family("comet_identity_events_total", "counter", "New events from each TLS identity that passed its rules.")
-	p.labelled("comet_identity_events_total", "identity", counterValues(&t.identityEvents))
-	p.family("comet_identity_refused_total", "counter", "Events refused by the rules of a TLS identity or an OpenPGP key of the peers file, by identity.")
-	p.labelled("comet_identity_refused_total", "identity", counterValues(&t.identityRefused))
-	p.family("comet_identity_role_refused_total", "counter", "TLS connections ended after the handshake because the identity may not take the listener's role.")
-	p.labelled("comet_identity_role_refused_total", "identity", counterValues(&t.roleRefused))
+	p.byLabel("comet_tls_handshake_failures_total", "counter", "TLS handshakes that failed on our listeners or to TLS upstreams, by reason.", "reason", counterValues(&t.handshakeFailures))
+	p.byLabel("comet_identity_events_total", "counter", "New events from each TLS identity that passed its rules.", "identity", counterValues(&t.identityEvents))
+	p.byLabel("comet_identity_refused_total", "counter", "Events refused by the rules of a TLS identity or an OpenPGP key of the peers file, by identity.", "identity", counterValues(&t.identityRefused))
+	p.byLabel("comet_identity_role_refused_total", "counter", "TLS connections ended after the handshake because the identity may not take the listener's role.", "identity", counterValues(&t.roleRefused))
 }
 
 // tlswSetup makes the TLS component once the listeners are bound (from

@@ -55,12 +55,7 @@ bench() {
 	"$comet" bench --target 127.0.0.1:$rp --subscribe 127.0.0.1:$bp --pid "$pid" --json "$@"
 	stop
 }
-# field JSON OBJECT KEY: a number from the report ("" for the top level).
-field() {
-	local j=$1
-	[ -n "$2" ] && j=$(printf '%s' "$j" | grep -o "\"$2\":{[^}]*}")
-	printf '%s' "$j" | grep -o "\"$3\":[-0-9.e+]*" | head -1 | cut -d: -f2
-}
+. scripts/bench-lib.sh # field (the working directory is the repository now)
 # verdict OK: "met" or "NOT MET".
 verdict() { if [ "$1" = 1 ]; then echo met; else echo "NOT MET"; fi; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }

@@ -25,11 +25,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 rp=28198 bp=28199 hp=28197
-field() {
-	local j=$1
-	[ -n "$2" ] && j=$(printf '%s' "$j" | grep -o "\"$2\":{[^}]*}")
-	printf '%s' "$j" | grep -o "\"$3\":[-0-9.e+]*" | head -1 | cut -d: -f2
-}
+. "$(dirname "$0")/bench-lib.sh" # field
 one() { # one BINARY ENV SUBS EVENTS -> "rate bcpu gcpu perwrite"
 	rm -rf "$tmp/db"
 	env $2 "$1" --receive=tcp:$rp:interface=127.0.0.1 --broadcast=tcp:$bp:interface=127.0.0.1 --http=127.0.0.1:$hp \
